@@ -1,0 +1,15 @@
+"""Settings for the test suite: the real MariaDB and Redis, on their own database and db index.
+
+TEST_REDIS_URL lets two checkouts run their suites side by side on one Redis server.
+"""
+
+import os
+
+os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
+os.environ.setdefault("CELERY_BROKER_URL", os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"))
+
+from config.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
+CELERY_TASK_ALWAYS_EAGER = True
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405 - threads in tests must not keep connections

@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+from config.health import healthz
+from orders import api as orders_api
+from shop import api as shop_api
+from shop import views as shop_views
+
+api_patterns = [
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("products/", shop_api.ProductListApi.as_view(), name="product-list"),
+    path("products/<slug:slug>/", shop_api.ProductDetailApi.as_view(), name="product-detail"),
+    path("orders/", orders_api.OrderListCreateApi.as_view(), name="order-list"),
+    path("orders/<str:number>/", orders_api.OrderDetailApi.as_view(), name="order-detail"),
+    path("orders/<str:number>/pay/", orders_api.OrderPayApi.as_view(), name="order-pay"),
+    path("orders/<str:number>/cancel/", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+]
+
+urlpatterns = [
+    path("", include("shop.urls")),
+    path("", include("orders.urls")),
+    path("api/", include((api_patterns, "api"))),
+    path("accounts/login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/signup/", shop_views.signup, name="signup"),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+]
+
+handler404 = "config.errors.page_not_found"
+handler500 = "config.errors.server_error"

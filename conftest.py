@@ -1,0 +1,61 @@
+"""Fixtures shared by every app's tests. MariaDB and Redis are the real servers.
+
+Redis: the test settings point at their own db index (config/settings_test.py), which
+is flushed before every test so that no test sees another's keys.
+"""
+
+import pytest
+from django_redis import get_redis_connection
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from shop.tests.factories import ProductFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def redis_db():
+    client = get_redis_connection("default")
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def customer(db):
+    return UserFactory(username="alice")
+
+
+@pytest.fixture
+def other_customer(db):
+    return UserFactory(username="bob")
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="staffer", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def product(db):
+    return ProductFactory(slug="rice-wine", name="Rice wine", price="100.00", stock=10)
+
+
+def token_client(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+@pytest.fixture
+def api():
+    return APIClient()
+
+
+@pytest.fixture
+def customer_api(customer):
+    return token_client(customer)
+
+
+@pytest.fixture
+def other_api(other_customer):
+    return token_client(other_customer)

@@ -1,0 +1,111 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders import selectors, services
+from orders.serializers import OrderCreateInputSerializer, OrderOutputSerializer
+from shop.errors import NotFound
+from shop.models import Product
+
+ErrorSerializer = inline_serializer(
+    "Error", fields={"code": serializers.CharField(), "detail": serializers.CharField()}
+)
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Up to 64 characters [A-Za-z0-9_.:-]. A retry with the same key returns the first answer.",
+)
+
+
+def idempotency_key_from(request):
+    return services.clean_idempotency_key(request.headers.get("Idempotency-Key"))
+
+
+@extend_schema(tags=["orders"])
+class OrderListCreateApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(responses={200: OrderOutputSerializer(many=True), 401: ErrorSerializer})
+    def get(self, request):
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(selectors.order_list_for_user(user=request.user), request, view=self)
+        return paginator.get_paginated_response(OrderOutputSerializer(page, many=True).data)
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_HEADER],
+        request=OrderCreateInputSerializer,
+        responses={
+            201: OrderOutputSerializer,
+            200: OpenApiResponse(OrderOutputSerializer, description="Replay of an earlier request with this key."),
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+            429: ErrorSerializer,
+        },
+    )
+    def post(self, request):
+        key = idempotency_key_from(request)
+        data = OrderCreateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        items = data.validated_data["items"]
+        ids = dict(Product.objects.filter(slug__in=[i["product"] for i in items]).values_list("slug", "pk"))
+        unknown = sorted({i["product"] for i in items} - set(ids))
+        if unknown:
+            raise NotFound(f"No such product: {', '.join(unknown)}.", products=unknown)
+        order, created = services.order_create(
+            user=request.user,
+            lines=[services.CartLine(product_id=ids[i["product"]], quantity=i["quantity"]) for i in items],
+            idempotency_key=key,
+        )
+        return Response(
+            OrderOutputSerializer(order).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            headers={"Location": order.get_absolute_url()},
+        )
+
+
+@extend_schema(tags=["orders"], responses={200: OrderOutputSerializer, 401: ErrorSerializer, 404: ErrorSerializer})
+class OrderDetailApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    def get(self, request, number):
+        return Response(OrderOutputSerializer(selectors.order_get_for_user(user=request.user, number=number)).data)
+
+
+class _OrderActionApi(APIView):
+    permission_classes = (IsAuthenticated,)
+    service = None
+
+    def post(self, request, number):
+        order = selectors.order_get_for_user(user=request.user, number=number)
+        return Response(OrderOutputSerializer(type(self).service(order=order)).data)
+
+
+@extend_schema(
+    tags=["orders"],
+    request=None,
+    responses={
+        200: OrderOutputSerializer,
+        401: ErrorSerializer,
+        402: ErrorSerializer,
+        404: ErrorSerializer,
+        409: ErrorSerializer,
+    },
+)
+class OrderPayApi(_OrderActionApi):
+    service = services.order_pay
+
+
+@extend_schema(
+    tags=["orders"],
+    request=None,
+    responses={200: OrderOutputSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+)
+class OrderCancelApi(_OrderActionApi):
+    service = services.order_cancel

@@ -1,0 +1,124 @@
+"""Cart, checkout and order pages. Each POST reports its outcome with a message."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from orders import selectors, services
+from orders.cart import SessionCart
+from shop.errors import NotFound, ShopError
+from shop.models import Product
+
+
+def _quantity(request, default=1):
+    try:
+        return int(request.POST.get("quantity", default))
+    except (TypeError, ValueError):
+        return None
+
+
+@require_GET
+def cart_detail(request):
+    cart = SessionCart(request.session)
+    rows = cart.rows()
+    return render(request, "orders/cart.html", {"rows": rows, "total": cart.total(rows)})
+
+
+@require_POST
+def cart_add(request, product_id):
+    product = get_object_or_404(Product, pk=product_id, is_active=True)
+    quantity = _quantity(request)
+    if quantity is None or not 1 <= quantity <= 99:
+        messages.error(request, "Choose a quantity between 1 and 99.")
+        return redirect(product)
+    SessionCart(request.session).add(product.pk, quantity)
+    messages.success(request, f"Added {quantity} x {product.name} to your cart.")
+    return redirect("orders:cart")
+
+
+@require_POST
+def cart_update(request, product_id):
+    quantity = _quantity(request)
+    if quantity is None or not 0 <= quantity <= 99:
+        messages.error(request, "Choose a quantity between 0 and 99.")
+        return redirect("orders:cart")
+    SessionCart(request.session).set(product_id, quantity)
+    messages.success(request, "Cart updated." if quantity else "Removed from your cart.")
+    return redirect("orders:cart")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def checkout(request):
+    cart = SessionCart(request.session)
+    if not len(cart):
+        messages.info(request, "Your cart is empty.")
+        return redirect("orders:cart")
+    if request.method == "POST":
+        try:
+            order, created = services.order_create(
+                user=request.user,
+                lines=cart.lines(),
+                idempotency_key=services.clean_idempotency_key(request.POST.get("idempotency_key")),
+            )
+        except ShopError as exc:
+            messages.error(request, exc.detail)
+            return redirect("orders:cart")
+        cart.clear()
+        if created:
+            messages.success(
+                request, f"Order {order.number} placed. Please pay within {settings.ORDER_PAYMENT_MINUTES} minutes."
+            )
+        else:
+            messages.info(request, f"Order {order.number} was already placed.")
+        return redirect(order)
+    rows = cart.rows()
+    context = {"rows": rows, "total": cart.total(rows), "idempotency_key": uuid.uuid4().hex}
+    return render(request, "orders/checkout.html", context)
+
+
+@login_required
+@require_GET
+def order_list(request):
+    return render(request, "orders/order_list.html", {"orders": selectors.order_list_for_user(user=request.user)})
+
+
+def _own_order(request, number):
+    try:
+        return selectors.order_get_for_user(user=request.user, number=number)
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+
+
+@login_required
+@require_GET
+def order_detail(request, number):
+    return render(request, "orders/order_detail.html", {"order": _own_order(request, number)})
+
+
+def _order_action(request, number, action, success):
+    order = _own_order(request, number)
+    try:
+        action(order=order)
+    except ShopError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, success.format(number=order.number))
+    return redirect("orders:detail", number=order.number)
+
+
+@login_required
+@require_POST
+def order_pay(request, number):
+    return _order_action(request, number, services.order_pay, "Payment received for order {number}. Thank you!")
+
+
+@login_required
+@require_POST
+def order_cancel(request, number):
+    return _order_action(request, number, services.order_cancel, "Order {number} cancelled; nothing was charged.")

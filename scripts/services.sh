@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Make sure MariaDB (or MySQL) and Redis answer on the addresses in DATABASE_URL and
+# REDIS_URL. Starts an installed but stopped server; names the package when one is missing.
+set -euo pipefail
+
+db_url=${DATABASE_URL:-mysql://root@127.0.0.1:3306/flashshop}
+redis_url=${REDIS_URL:-redis://127.0.0.1:6379/0}
+db_hostport=$(python3 -c "from urllib.parse import urlsplit as u; x=u('$db_url'); print(x.hostname or '127.0.0.1', x.port or 3306)")
+redis_hostport=$(python3 -c "from urllib.parse import urlsplit as u; x=u('$redis_url'); print(x.hostname or '127.0.0.1', x.port or 6379)")
+read -r db_host db_port <<<"$db_hostport"
+read -r redis_host redis_port <<<"$redis_hostport"
+
+port_open() { timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
+
+wait_for() {  # name host port
+  for _ in $(seq 1 60); do port_open "$2" "$3" && return 0; sleep 0.5; done
+  echo "$1 did not come up on $2:$3 within 30 s" >&2; return 1
+}
+
+local_host() { [ "$1" = 127.0.0.1 ] || [ "$1" = localhost ] || [ "$1" = ::1 ]; }
+
+if port_open "$db_host" "$db_port"; then
+  echo "MariaDB/MySQL: answering on $db_host:$db_port"
+elif local_host "$db_host" && command -v mariadbd >/dev/null 2>&1; then
+  echo "MariaDB: not running, starting it"
+  start-stop-daemon --start --oknodo --background --exec "$(command -v mariadbd)"
+  wait_for MariaDB "$db_host" "$db_port"
+elif local_host "$db_host" && command -v mysqld >/dev/null 2>&1; then
+  echo "MySQL: not running, starting it"
+  start-stop-daemon --start --oknodo --background --exec "$(command -v mysqld)"
+  wait_for MySQL "$db_host" "$db_port"
+else
+  echo "No MariaDB/MySQL on $db_host:$db_port. Install and start one:" >&2
+  echo "  sudo apt-get install mariadb-server && sudo service mariadb start" >&2
+  echo "or point DATABASE_URL at a server (mysql://USER:PASSWORD@HOST:PORT/NAME)." >&2
+  exit 1
+fi
+
+if port_open "$redis_host" "$redis_port"; then
+  echo "Redis: answering on $redis_host:$redis_port"
+elif local_host "$redis_host" && command -v redis-server >/dev/null 2>&1; then
+  echo "Redis: not running, starting it"
+  mkdir -p /tmp/flashshop-redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$redis_port" --save "" --appendonly no \
+    --dir /tmp/flashshop-redis --logfile /tmp/flashshop-redis/redis.log
+  wait_for Redis "$redis_host" "$redis_port"
+else
+  echo "No Redis on $redis_host:$redis_port. Install and start one:" >&2
+  echo "  sudo apt-get install redis-server && sudo service redis-server start" >&2
+  echo "or point REDIS_URL at a server (redis://HOST:PORT/DB)." >&2
+  exit 1
+fi

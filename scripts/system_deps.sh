@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# System packages the project needs beyond Python: the MariaDB client headers that
+# mysqlclient compiles against, Chromium for the browser test, wrk for the benchmark.
+# Installs what is missing when run as root on Debian/Ubuntu; otherwise says what to run.
+set -euo pipefail
+
+missing=()
+if ! { command -v mariadb_config || command -v mysql_config; } >/dev/null 2>&1 \
+   || ! command -v pkg-config >/dev/null 2>&1; then
+  missing+=(libmariadb-dev pkg-config)
+fi
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "Installing system packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "Missing system packages: ${missing[*]}" >&2
+  echo "Install them with:  sudo apt-get install ${missing[*]}" >&2
+  exit 1
+fi

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from shop import views
+
+app_name = "shop"
+
+urlpatterns = [
+    path("", views.product_list, name="home"),
+    path("products/", views.product_list, name="product-list"),
+    path("products/<slug:slug>/", views.product_detail, name="product-detail"),
+]
