@@ -16,7 +16,7 @@ run: setup migrate
 	@echo "  Flash Shop is starting on http://127.0.0.1:$${PORT:-8000}/  (admin: /admin/, API docs: /api/docs/)"
 	@echo "  Log in with the demo accounts printed above. Ctrl-C stops web, worker and beat."
 	@echo ""
-	DEBUG=$${DEBUG:-1} $(BIN)/honcho start
+	DEBUG=$${DEBUG:-1} $(BIN)/honcho start --port $${PORT:-8000}
 
 test: setup
 	$(BIN)/ruff check .
