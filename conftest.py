@@ -6,18 +6,20 @@ is flushed before every test so that no test sees another's keys.
 
 import pytest
 from django_redis import get_redis_connection
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from shop.tests.factories import ProductFactory, UserFactory
+from seckill import cache as seckill_cache
+from shop.tests.factories import ProductFactory, UserFactory, token_client
 
 
 @pytest.fixture(autouse=True)
 def redis_db():
     client = get_redis_connection("default")
     client.flushdb()
+    seckill_cache.clear()
     yield client
     client.flushdb()
+    seckill_cache.clear()
 
 
 @pytest.fixture
@@ -38,12 +40,6 @@ def staff(db):
 @pytest.fixture
 def product(db):
     return ProductFactory(slug="rice-wine", name="Rice wine", price="100.00", stock=10)
-
-
-def token_client(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
 
 
 @pytest.fixture

@@ -103,7 +103,13 @@ CACHES = {
             "CLIENT_CLASS": "django_redis.client.DefaultClient",
             "SOCKET_CONNECT_TIMEOUT": REDIS_SOCKET_TIMEOUT,
             "SOCKET_TIMEOUT": REDIS_SOCKET_TIMEOUT,
-            "CONNECTION_POOL_KWARGS": {"max_connections": 200, "health_check_interval": 30},
+            # A process waits briefly for a free connection instead of failing at once.
+            "CONNECTION_POOL_CLASS": "redis.BlockingConnectionPool",
+            "CONNECTION_POOL_KWARGS": {
+                "max_connections": env.int("REDIS_MAX_CONNECTIONS", default=100),
+                "timeout": REDIS_SOCKET_TIMEOUT * 2,
+                "health_check_interval": 30,
+            },
         },
     }
 }
@@ -114,8 +120,8 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 
 # --- Auth -----------------------------------------------------------------------
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "shop:home"
-LOGOUT_REDIRECT_URL = "shop:home"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -198,6 +204,9 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# Bearer token that lets a Prometheus scraper read /metrics (staff can read it logged in).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
 # --- Logging ----------------------------------------------------------------------
 LOGGING = {
     "version": 1,
@@ -207,3 +216,28 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- Flash sales ------------------------------------------------------------------
+# sync: the purchase request writes the order (201). async: it writes a ticket and a
+# Celery task writes the order (202 + ticket).
+SECKILL_ORDER_MODE = env.str("SECKILL_ORDER_MODE", default="sync")
+# Requests per window on the purchase endpoint of one sale. Per IP is generous because
+# many customers can share one address (offices, mobile carriers); 0 turns a rule off.
+SECKILL_RATE_LIMIT_PER_CUSTOMER = env.int("SECKILL_RATE_LIMIT_PER_CUSTOMER", default=5)
+SECKILL_RATE_LIMIT_PER_IP = env.int("SECKILL_RATE_LIMIT_PER_IP", default=300)
+SECKILL_RATE_LIMIT_WINDOW_MS = env.int("SECKILL_RATE_LIMIT_WINDOW_MS", default=1000)
+# Lease of the per-customer lock: far longer than a purchase takes (a few ms), short
+# enough that a crashed worker blocks that one customer for seconds only. A second
+# request of the same customer waits its turn (woken on release, no polling) for at
+# most SECKILL_CUSTOMER_LOCK_WAIT seconds, then gets 429 busy.
+SECKILL_CUSTOMER_LOCK_TTL = env.float("SECKILL_CUSTOMER_LOCK_TTL", default=10.0)
+SECKILL_CUSTOMER_LOCK_WAIT = env.float("SECKILL_CUSTOMER_LOCK_WAIT", default=3.0)
+# How long a web process trusts its copy of a sale's settings and its "sold out" flag.
+SECKILL_META_CACHE_SECONDS = env.float("SECKILL_META_CACHE_SECONDS", default=2.0)
+SECKILL_SOLD_OUT_RECHECK_SECONDS = env.float("SECKILL_SOLD_OUT_RECHECK_SECONDS", default=1.0)
+SECKILL_WARMUP_LEAD_MINUTES = env.int("SECKILL_WARMUP_LEAD_MINUTES", default=5)
+SECKILL_IDEMPOTENCY_TTL_SECONDS = env.int("SECKILL_IDEMPOTENCY_TTL_SECONDS", default=24 * 3600)
+# A reservation with no order after this long is stranded; the sweep gives it back.
+SECKILL_RESERVATION_GRACE_SECONDS = env.int("SECKILL_RESERVATION_GRACE_SECONDS", default=120)
+# Schedule a per-order expiry task at the payment deadline (the beat sweep is the backstop).
+SECKILL_EXPIRY_COUNTDOWN = env.bool("SECKILL_EXPIRY_COUNTDOWN", default=True)

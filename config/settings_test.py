@@ -8,6 +8,8 @@ import os
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 os.environ.setdefault("CELERY_BROKER_URL", os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"))
 
+os.environ.setdefault("REDIS_MAX_CONNECTIONS", "1500")  # bursts of ~1,000 threads in one process
+
 from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production

@@ -5,7 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 
 from config.health import healthz
+from config.metrics import metrics
 from orders import api as orders_api
+from seckill import api as seckill_api
 from shop import api as shop_api
 from shop import views as shop_views
 
@@ -17,11 +19,16 @@ api_patterns = [
     path("orders/<str:number>/", orders_api.OrderDetailApi.as_view(), name="order-detail"),
     path("orders/<str:number>/pay/", orders_api.OrderPayApi.as_view(), name="order-pay"),
     path("orders/<str:number>/cancel/", orders_api.OrderCancelApi.as_view(), name="order-cancel"),
+    path("seckill/activities/", seckill_api.SaleListApi.as_view(), name="sale-list"),
+    path("seckill/activities/<int:activity_id>/", seckill_api.SaleDetailApi.as_view(), name="sale-detail"),
+    path("seckill/activities/<int:activity_id>/purchase/", seckill_api.PurchaseApi.as_view(), name="sale-purchase"),
+    path("seckill/tickets/<str:ticket>/", seckill_api.TicketApi.as_view(), name="ticket"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
 ]
 
 urlpatterns = [
+    path("", include("seckill.urls")),
     path("", include("shop.urls")),
     path("", include("orders.urls")),
     path("api/", include((api_patterns, "api"))),
@@ -30,6 +37,7 @@ urlpatterns = [
     path("accounts/signup/", shop_views.signup, name="signup"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics, name="metrics"),
 ]
 
 handler404 = "config.errors.page_not_found"

@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class SeckillConfig(AppConfig):
     name = "seckill"
     verbose_name = "Flash sales"
+
+    def ready(self):
+        from orders.signals import order_released
+        from seckill.services import release_order_units
+
+        order_released.connect(release_order_units, dispatch_uid="seckill.release_order_units")

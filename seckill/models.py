@@ -1,0 +1,207 @@
+"""Flash-sale data. The database alone enforces the invariants that matter (DESIGN.md §3):
+
+- I1 no oversell: `SeckillActivity.stock_available` is the DB pool of units set aside
+  for the sale; a CHECK keeps it between 0 and stock_total and every order takes its
+  units with a conditional decrement, so live orders can never exceed stock_total,
+  whatever Redis says.
+- I3 per-customer limit: `SeckillQuota.units_held` carries the activity's limit in
+  the same row and a CHECK keeps units_held <= unit_limit, so a second order over the
+  limit fails in the database even if the Redis counters or the lock were lost.
+- I4 nothing lost / no duplicate: `SeckillOrder.reservation_id` is unique, so one
+  reservation can never become two orders, however often a task is delivered.
+"""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from seckill.locks.fencing import FencingToken  # noqa: F401 - registers the model with this app
+
+# No database foreign key from the order-side tables to the sale row. InnoDB checks a
+# foreign key by taking a shared lock on the parent row; every purchase of a sale
+# inserts such children and then decrements the sale row, so two purchases would each
+# hold the shared lock and wait for the other's to upgrade to exclusive: a deadlock on
+# every burst. Sales are never deleted (PROTECT, enforced by Django) and reconciliation
+# checks that every order points at an existing sale.
+HOT_ROW_FK = False
+
+
+class SeckillActivity(models.Model):
+    class Status(models.TextChoices):
+        UPCOMING = "upcoming", "Upcoming"
+        LIVE = "live", "Live"
+        SOLD_OUT = "sold_out", "Sold out"
+        ENDED = "ended", "Ended"
+
+    product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="seckill_activities")
+    title = models.CharField(max_length=200)
+    price = models.DecimalField("sale price", max_digits=10, decimal_places=2)
+    stock_total = models.PositiveIntegerField("units for the sale")
+    stock_available = models.PositiveIntegerField(
+        "units left (DB)", default=0, editable=False, help_text="Set aside from the product when published."
+    )
+    per_user_limit = models.PositiveIntegerField("limit per customer", default=1)
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    payment_minutes = models.PositiveIntegerField("payment window (minutes)", default=15)
+    is_enabled = models.BooleanField("enabled", default=True)
+    published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "flash sale"
+        ordering = ("-starts_at",)
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="seckill_ends_after_start"),
+            models.CheckConstraint(condition=Q(stock_total__gte=1), name="seckill_stock_total_positive"),
+            models.CheckConstraint(
+                condition=Q(stock_available__gte=0) & Q(stock_available__lte=F("stock_total")),
+                name="seckill_stock_available_in_range",
+            ),
+            models.CheckConstraint(condition=Q(per_user_limit__gte=1), name="seckill_limit_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="seckill_price_positive"),
+            models.CheckConstraint(condition=Q(payment_minutes__gte=1), name="seckill_payment_window_positive"),
+        ]
+        indexes = [models.Index(fields=("is_enabled", "starts_at"), name="seckill_enabled_starts_idx")]
+
+    def __str__(self):
+        return self.title
+
+    def get_absolute_url(self):
+        return reverse("seckill:detail", args=[self.pk])
+
+    @property
+    def is_published(self):
+        return self.published_at is not None
+
+    def clean(self):
+        """Rules staff must follow when setting up a sale; the admin shows each next to its field."""
+        errors = {}
+        if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
+            errors["ends_at"] = "The sale must end after it starts."
+        product = self.product if self.product_id else None
+        if product is not None and self.price is not None and self.price >= product.price:
+            errors["price"] = f"The sale price must be below the regular price (€{product.price})."
+        if product is not None and not self.is_published and self.stock_total and self.stock_total > product.stock:
+            errors["stock_total"] = (
+                f"Only {product.stock} units of {product.name} are free; the sale cannot set aside more."
+            )
+        if product is not None and self.is_enabled and self.starts_at and self.ends_at:
+            overlapping = SeckillActivity.objects.filter(
+                product=product, is_enabled=True, starts_at__lt=self.ends_at, ends_at__gt=self.starts_at
+            ).exclude(pk=self.pk)
+            clash = overlapping.first()
+            if clash is not None:
+                errors["starts_at"] = (
+                    f"“{clash.title}” sells the same product from {clash.starts_at:%Y-%m-%d %H:%M} "
+                    f"to {clash.ends_at:%Y-%m-%d %H:%M}; enabled sales of one product must not overlap."
+                )
+        if errors:
+            raise ValidationError(errors)
+
+    def has_started(self, now=None):
+        return (now or timezone.now()) >= self.starts_at
+
+    def has_ended(self, now=None):
+        return (now or timezone.now()) >= self.ends_at
+
+    def status_at(self, now=None, *, remaining=None):
+        """upcoming / live / sold_out / ended; `remaining` is the live count (Redis) when known."""
+        now = now or timezone.now()
+        if not self.is_enabled or now >= self.ends_at:
+            return self.Status.ENDED
+        if now < self.starts_at:
+            return self.Status.UPCOMING
+        left = self.stock_available if remaining is None else remaining
+        return self.Status.SOLD_OUT if left <= 0 else self.Status.LIVE
+
+
+class SeckillOrder(models.Model):
+    """Links an order to the sale and the reservation it came from.
+
+    One row per reservation (unique), written in the same transaction as the order.
+    `fencing_token` is the token of the customer lock held when the order was written.
+    """
+
+    order = models.OneToOneField("orders.Order", on_delete=models.PROTECT, related_name="seckill")
+    activity = models.ForeignKey(
+        SeckillActivity, on_delete=models.PROTECT, related_name="orders", db_constraint=HOT_ROW_FK
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    reservation_id = models.CharField(max_length=32, unique=True)
+    fencing_token = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=("activity", "user"), name="seckill_order_act_user_idx")]
+        constraints = [models.CheckConstraint(condition=Q(quantity__gte=1), name="seckill_order_quantity_positive")]
+
+    def __str__(self):
+        return f"{self.order_id} for {self.activity_id}"
+
+
+class SeckillQuota(models.Model):
+    """Units of one activity a customer holds in live orders; the DB's own per-customer limit.
+
+    `fence_token` is the highest fencing token of the customer's lock that has written
+    here; the order transaction's upsert refuses a lower one (seckill/services.py).
+    """
+
+    activity = models.ForeignKey(
+        SeckillActivity, on_delete=models.CASCADE, related_name="quotas", db_constraint=HOT_ROW_FK
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    units_held = models.PositiveIntegerField(default=0)
+    unit_limit = models.PositiveIntegerField()
+    fence_token = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("activity", "user"), name="seckill_quota_unique"),
+            models.CheckConstraint(
+                condition=Q(units_held__gte=0) & Q(units_held__lte=F("unit_limit")), name="seckill_quota_within_limit"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.units_held}/{self.unit_limit} of sale {self.activity_id} for customer {self.user_id}"
+
+
+class SeckillTicket(models.Model):
+    """An accepted asynchronous purchase (202) waiting for its order.
+
+    Written before the 202 is sent, so an accepted purchase survives a lost Celery
+    message or a wiped Redis: the worker, or the sweep that re-drives stuck tickets,
+    turns it into exactly one order (the reservation id is unique on SeckillOrder).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Order created"
+        FAILED = "failed", "Failed"
+
+    id = models.CharField(max_length=32, primary_key=True, help_text="The reservation id.")
+    activity = models.ForeignKey(
+        SeckillActivity, on_delete=models.PROTECT, related_name="tickets", db_constraint=HOT_ROW_FK
+    )
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    quantity = models.PositiveIntegerField()
+    fencing_token = models.BigIntegerField()
+    idempotency_key = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    order = models.OneToOneField("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    error_code = models.CharField(max_length=32, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=("status", "created_at"), name="seckill_ticket_status_idx")]
+
+    def __str__(self):
+        return f"ticket {self.pk} ({self.status})"

@@ -5,7 +5,6 @@ from shop import views
 app_name = "shop"
 
 urlpatterns = [
-    path("", views.product_list, name="home"),
     path("products/", views.product_list, name="product-list"),
     path("products/<slug:slug>/", views.product_detail, name="product-detail"),
 ]

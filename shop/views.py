@@ -30,7 +30,7 @@ class SignUpForm(UserCreationForm):
 @require_http_methods(["GET", "POST"])
 def signup(request):
     if request.user.is_authenticated:
-        return redirect("shop:home")
+        return redirect("/")
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
@@ -39,5 +39,5 @@ def signup(request):
         next_url = request.GET.get("next", "")
         if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
             return redirect(next_url)
-        return redirect("shop:home")
+        return redirect("/")
     return render(request, "registration/signup.html", {"form": form})

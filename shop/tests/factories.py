@@ -2,6 +2,8 @@ from decimal import Decimal
 
 import factory
 from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
 from shop.models import Product
 
@@ -26,3 +28,10 @@ class ProductFactory(factory.django.DjangoModelFactory):
     slug = factory.Sequence(lambda n: f"product-{n}")
     price = Decimal("20.00")
     stock = 100
+
+
+def token_client(user):
+    """An API client that authenticates as `user` with a token, as a mobile app would."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client

@@ -1,0 +1,178 @@
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils.html import format_html
+
+from orders.models import Order
+from seckill import services, stock
+from seckill.models import SeckillActivity, SeckillOrder, SeckillTicket
+from shop.admin_versioning import VersionedModelAdmin
+from shop.errors import ShopError
+
+# Fields frozen once the units are set aside, and once customers can buy.
+FROZEN_WHEN_PUBLISHED = ("product", "stock_total", "per_user_limit")
+FROZEN_WHEN_LIVE = ("starts_at", "ends_at", "payment_minutes", "price")
+
+
+@admin.register(SeckillActivity)
+class SeckillActivityAdmin(VersionedModelAdmin):
+    list_display = (
+        "title",
+        "product",
+        "status_badge",
+        "remaining_in_redis",
+        "stock_available",
+        "stock_total",
+        "live_orders",
+        "paid_orders",
+        "starts_at",
+        "ends_at",
+    )
+    list_filter = ("is_enabled", "starts_at", "product")
+    search_fields = ("title", "product__name", "product__slug")
+    autocomplete_fields = ()
+    date_hierarchy = "starts_at"
+    actions = ("warm_up_now", "end_now", "resync_redis")
+
+    class Media:
+        css = {"all": ("shop/admin.css",)}
+
+    fieldsets = (
+        (None, {"fields": ("title", "product", "price", "is_enabled")}),
+        ("Stock and limits", {"fields": ("stock_total", "per_user_limit", "payment_minutes")}),
+        ("Window", {"fields": ("starts_at", "ends_at")}),
+        (
+            "Live state",
+            {
+                "fields": (
+                    "status_badge",
+                    "remaining_in_redis",
+                    "stock_available",
+                    "live_orders",
+                    "paid_orders",
+                    "published_at",
+                    "version",
+                    "loaded_version",
+                )
+            },
+        ),
+    )
+
+    def get_queryset(self, request):
+        live = Q(orders__order__status__in=Order.LIVE_STATUSES)
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("product")
+            .annotate(
+                _live_orders=Count("orders", filter=live),
+                _paid_orders=Count("orders", filter=Q(orders__order__status=Order.Status.PAID)),
+            )
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = [
+            "status_badge",
+            "remaining_in_redis",
+            "stock_available",
+            "live_orders",
+            "paid_orders",
+            "published_at",
+            "version",
+        ]
+        if obj is not None and obj.is_published:
+            fields += FROZEN_WHEN_PUBLISHED
+        if obj is not None and obj.has_started():
+            fields += FROZEN_WHEN_LIVE
+        return fields
+
+    @admin.display(description="status")
+    def status_badge(self, obj):
+        if obj.pk is None:
+            return "-"
+        status = obj.status_at(remaining=self._remaining(obj))
+        return format_html('<span class="sale-status status-{}">{}</span>', status, status.replace("_", " "))
+
+    def _remaining(self, obj):
+        try:
+            return stock.remaining(obj.pk)
+        except Exception:  # noqa: BLE001 - the admin still opens while Redis is down
+            return None
+
+    @admin.display(description="left in Redis")
+    def remaining_in_redis(self, obj):
+        if obj.pk is None:
+            return "-"
+        value = self._remaining(obj)
+        return "not loaded" if value is None else value
+
+    @admin.display(description="live orders", ordering="_live_orders")
+    def live_orders(self, obj):
+        return getattr(obj, "_live_orders", "-")
+
+    @admin.display(description="paid", ordering="_paid_orders")
+    def paid_orders(self, obj):
+        return getattr(obj, "_paid_orders", "-")
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if obj.is_published:
+            # New window or enabled flag: rewrite the Redis metadata the Lua script checks.
+            transaction.on_commit(lambda: services.activity_warm(activity_id=obj.pk), robust=True)
+
+    def _each(self, request, queryset, action, done):
+        for activity in queryset:
+            try:
+                action(activity_id=activity.pk)
+            except ShopError as exc:
+                self.message_user(request, f"{activity}: {exc.detail}", messages.ERROR)
+            else:
+                self.message_user(request, done.format(activity=activity), messages.SUCCESS)
+
+    @admin.action(description="Warm up now (set stock aside, load Redis)")
+    def warm_up_now(self, request, queryset):
+        self._each(request, queryset, services.activity_warm, "{activity}: warmed up.")
+
+    @admin.action(description="End now (kill switch)")
+    def end_now(self, request, queryset):
+        self._each(request, queryset, services.activity_end_now, "{activity}: ended; no purchase is accepted.")
+
+    @admin.action(description="Re-sync Redis from the database")
+    def resync_redis(self, request, queryset):
+        self._each(request, queryset, services.activity_resync, "{activity}: Redis counters rewritten from the DB.")
+
+
+@admin.register(SeckillOrder)
+class SeckillOrderAdmin(admin.ModelAdmin):
+    list_display = ("order_link", "activity", "user", "quantity", "order_status", "created_at")
+    list_filter = ("activity", "order__status")
+    search_fields = ("order__number", "user__username", "reservation_id")
+    list_select_related = ("order", "activity", "user")
+    readonly_fields = [f.name for f in SeckillOrder._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="order", ordering="order__number")
+    def order_link(self, obj):
+        return format_html('<a href="/admin/orders/order/{}/change/">{}</a>', obj.order_id, obj.order.number)
+
+    @admin.display(description="status", ordering="order__status")
+    def order_status(self, obj):
+        return obj.order.get_status_display()
+
+
+@admin.register(SeckillTicket)
+class SeckillTicketAdmin(admin.ModelAdmin):
+    list_display = ("id", "activity", "user", "quantity", "status", "error_code", "created_at")
+    list_filter = ("status", "activity")
+    readonly_fields = [f.name for f in SeckillTicket._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,0 +1,92 @@
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from orders.api import IDEMPOTENCY_HEADER, ErrorSerializer, idempotency_key_from
+from orders.serializers import OrderOutputSerializer
+from seckill import selectors
+from seckill.purchase import purchase
+from seckill.serializers import PurchaseInputSerializer, SaleOutputSerializer, TicketOutputSerializer
+
+PurchaseCreated = inline_serializer("PurchaseCreated", fields={"order": OrderOutputSerializer()})
+PurchaseAccepted = inline_serializer(
+    "PurchaseAccepted", fields={"ticket": serializers.CharField(), "status_url": serializers.CharField()}
+)
+
+
+def client_ip(request):
+    """The peer address. Behind a proxy, configure it to overwrite REMOTE_ADDR (docs/security.md)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+@extend_schema(tags=["flash sales"])
+class SaleListApi(APIView):
+    permission_classes = (AllowAny,)
+
+    @extend_schema(responses={200: SaleOutputSerializer(many=True)})
+    def get(self, request):
+        views = selectors.sale_views(selectors.sale_list_visible())
+        return Response(SaleOutputSerializer(views, many=True).data)
+
+
+@extend_schema(tags=["flash sales"])
+class SaleDetailApi(APIView):
+    permission_classes = (AllowAny,)
+
+    @extend_schema(responses={200: SaleOutputSerializer, 404: ErrorSerializer})
+    def get(self, request, activity_id):
+        return Response(SaleOutputSerializer(selectors.sale_get(activity_id=activity_id)).data)
+
+
+@extend_schema(tags=["flash sales"])
+class PurchaseApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        parameters=[IDEMPOTENCY_HEADER],
+        request=PurchaseInputSerializer,
+        responses={
+            201: PurchaseCreated,
+            202: OpenApiResponse(PurchaseAccepted, description="Async mode: the order is on its way."),
+            400: ErrorSerializer,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="sold_out, limit_reached, not_started or ended"),
+            429: OpenApiResponse(ErrorSerializer, description="busy or rate_limited"),
+            503: OpenApiResponse(ErrorSerializer, description="unavailable"),
+        },
+    )
+    def post(self, request, activity_id):
+        data = PurchaseInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        outcome = purchase(
+            activity_id=activity_id,
+            user=request.user,
+            quantity=data.validated_data["quantity"],
+            idempotency_key=idempotency_key_from(request),
+            client_ip=client_ip(request),
+        )
+        headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
+        if outcome.order is not None:
+            body = {"order": OrderOutputSerializer(outcome.order).data}
+        else:
+            body = {"ticket": outcome.ticket_id, "status_url": f"/api/seckill/tickets/{outcome.ticket_id}/"}
+        return Response(body, status=outcome.status, headers=headers)
+
+
+@extend_schema(tags=["flash sales"])
+class TicketApi(APIView):
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(responses={200: TicketOutputSerializer, 401: ErrorSerializer, 404: ErrorSerializer})
+    def get(self, request, ticket):
+        found = selectors.ticket_get_for_user(user=request.user, ticket=ticket)
+        body = {
+            "ticket": ticket,
+            "status": found.status,
+            "order": found.order.number if found.order else None,
+            "code": found.error_code,
+        }
+        return Response(TicketOutputSerializer(body).data)

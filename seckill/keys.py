@@ -1,0 +1,47 @@
+"""Redis key names of a sale. Every key of one activity carries the hash tag `{<id>}`,
+so all of them live in one Redis Cluster slot and each Lua script may touch them together."""
+
+
+def _tag(activity_id):
+    return f"seckill:{{{activity_id}}}"
+
+
+def meta(activity_id):
+    return f"{_tag(activity_id)}:meta"
+
+
+def stock(activity_id):
+    return f"{_tag(activity_id)}:stock"
+
+
+def users(activity_id):
+    return f"{_tag(activity_id)}:users"
+
+
+def reservations(activity_id):
+    return f"{_tag(activity_id)}:resv"
+
+
+def returned(activity_id):
+    return f"{_tag(activity_id)}:returned"
+
+
+def idempotent_answer(activity_id, user_id, key):
+    return f"{_tag(activity_id)}:idem:{user_id}:{key}"
+
+
+def rate_customer(activity_id, user_id):
+    return f"{_tag(activity_id)}:rl:u:{user_id}"
+
+
+def rate_ip(activity_id, ip):
+    return f"{_tag(activity_id)}:rl:ip:{ip}"
+
+
+def customer_lock_name(activity_id, user_id):
+    """The per-(activity, customer) lock that serialises one customer's requests."""
+    return f"seckill:{activity_id}:customer:{user_id}"
+
+
+def all_keys(activity_id):
+    return [meta(activity_id), stock(activity_id), users(activity_id), reservations(activity_id), returned(activity_id)]

@@ -1,0 +1,163 @@
+"""The sale's live state in Redis: reserve, give back, restock, warm, re-sync, read.
+
+Every function is one Lua script or one read, so each change to the counters is
+atomic. Redis is the fast gate in front of the database, never the only guard: the
+database refuses an oversell or an over-limit order on its own (seckill/models.py).
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django_redis import get_redis_connection
+
+from seckill import keys
+from seckill.lua import LuaScript
+
+PURCHASE = LuaScript("purchase.lua")
+RELEASE = LuaScript("release.lua")
+RESTOCK = LuaScript("restock.lua")
+WARM = LuaScript("warm.lua")
+RESYNC = LuaScript("resync.lua")
+
+# Redis keeps a sale's keys this long after it ends, for reconciliation and late expiries.
+KEEP_AFTER_END = timedelta(days=7)
+
+
+def redis():
+    return get_redis_connection("default")
+
+
+def _ms(dt):
+    return int(dt.timestamp() * 1000)
+
+
+@dataclass(frozen=True)
+class Reservation:
+    outcome: str  # ok, sold_out, insufficient, limit_reached, not_started, ended, rate_limited, unavailable
+    value: int  # ok: units left; limit_reached: units held; insufficient: units left; not_started: ms to start
+
+
+def reserve(*, activity_id, user_id, quantity, reservation_id, client_ip=None):
+    """One round trip: rate limits, sale window, per-customer limit, stock check and decrement."""
+    ip_limit = settings.SECKILL_RATE_LIMIT_PER_IP if client_ip else 0
+    outcome, value = PURCHASE(
+        redis(),
+        keys=[
+            keys.meta(activity_id),
+            keys.stock(activity_id),
+            keys.users(activity_id),
+            keys.reservations(activity_id),
+            keys.rate_customer(activity_id, user_id),
+            keys.rate_ip(activity_id, client_ip or "-"),
+        ],
+        args=[
+            user_id,
+            quantity,
+            reservation_id,
+            settings.SECKILL_RATE_LIMIT_PER_CUSTOMER,
+            ip_limit,
+            settings.SECKILL_RATE_LIMIT_WINDOW_MS,
+        ],
+    )
+    return Reservation(outcome.decode() if isinstance(outcome, bytes) else outcome, int(value))
+
+
+def give_back(*, activity_id, reservation_id, back_on_sale=True):
+    """Undo a reservation whose order was not written. Returns the units given back (0 if none)."""
+    return RELEASE(
+        redis(),
+        keys=[keys.stock(activity_id), keys.users(activity_id), keys.reservations(activity_id)],
+        args=[reservation_id, "1" if back_on_sale else "0"],
+    )
+
+
+def restock(*, activity_id, order_number, user_id, quantity, reservation_id):
+    """Return a cancelled or expired order's units to the sale, at most once per order."""
+    return RESTOCK(
+        redis(),
+        keys=[
+            keys.stock(activity_id),
+            keys.users(activity_id),
+            keys.returned(activity_id),
+            keys.reservations(activity_id),
+        ],
+        args=[order_number, user_id, quantity, reservation_id],
+    )
+
+
+def warm(*, activity, remaining, holders):
+    """Write metadata; write counters only if the sale is not in Redis yet. True if counters were loaded."""
+    args = [
+        _ms(activity.starts_at),
+        _ms(activity.ends_at),
+        activity.per_user_limit,
+        "1" if activity.is_enabled else "0",
+        activity.stock_total,
+        remaining,
+        _ms(activity.ends_at + KEEP_AFTER_END),
+    ]
+    for user_id, units in holders:
+        args += [user_id, units]
+    keys_ = [
+        keys.meta(activity.pk),
+        keys.stock(activity.pk),
+        keys.users(activity.pk),
+        keys.reservations(activity.pk),
+        keys.returned(activity.pk),
+    ]
+    return WARM(redis(), keys=keys_, args=args) == 1
+
+
+def resync(*, activity, remaining, holders):
+    args = [remaining, _ms(activity.ends_at + KEEP_AFTER_END)]
+    for user_id, units in holders:
+        args += [user_id, units]
+    keys_ = [keys.meta(activity.pk), keys.stock(activity.pk), keys.users(activity.pk)]
+    return RESYNC(redis(), keys=keys_, args=args) == 1
+
+
+def remaining(activity_id):
+    """Units left in Redis, or None when the sale is not in Redis (never warmed or wiped)."""
+    value = redis().get(keys.stock(activity_id))
+    return None if value is None else int(value)
+
+
+def remaining_many(activity_ids):
+    """{id: units left or None} in one round trip."""
+    ids = list(activity_ids)
+    if not ids:
+        return {}
+    values = redis().mget([keys.stock(i) for i in ids])
+    return {i: (None if v is None else int(v)) for i, v in zip(ids, values, strict=True)}
+
+
+@dataclass(frozen=True)
+class OpenReservation:
+    reservation_id: str
+    user_id: int
+    quantity: int
+    reserved_ms: int
+
+
+def reservations(activity_id, batch=500):
+    """Every reservation entry of a sale, read with HSCAN so a big hash never blocks Redis."""
+    for rid, entry in redis().hscan_iter(keys.reservations(activity_id), count=batch):
+        user_id, quantity, reserved_ms = entry.decode().split(":")
+        yield OpenReservation(rid.decode(), int(user_id), int(quantity), int(reserved_ms))
+
+
+def forget_reservations(activity_id, reservation_ids):
+    """Drop settled entries (their order exists) from the reservation hash."""
+    if reservation_ids:
+        redis().hdel(keys.reservations(activity_id), *reservation_ids)
+
+
+def held_by(activity_id, user_id):
+    value = redis().hget(keys.users(activity_id), user_id)
+    return int(value or 0)
+
+
+def server_time_ms():
+    seconds, micros = redis().time()
+    return seconds * 1000 + micros // 1000

@@ -1,0 +1,75 @@
+"""Sale pages: the home page with live and upcoming sales, a page per sale, the buy form."""
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from orders.services import clean_idempotency_key
+from seckill import selectors
+from seckill.api import client_ip
+from seckill.purchase import purchase
+from shop.errors import NotFound, ShopError
+from shop.selectors import product_list_on_sale
+
+
+@require_GET
+def home(request):
+    sales = [v for v in selectors.sale_views(selectors.sale_list_visible()) if v.status != "ended"]
+    return render(request, "seckill/home.html", {"sales": sales, "products": product_list_on_sale()})
+
+
+def _sale_or_404(activity_id):
+    try:
+        return selectors.sale_get(activity_id=activity_id)
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+
+
+@require_GET
+def sale_detail(request, activity_id):
+    sale = _sale_or_404(activity_id)
+    context = {"sale": sale, "idempotency_key": uuid.uuid4().hex}
+    return render(request, "seckill/sale_detail.html", context)
+
+
+@login_required
+@require_POST
+def sale_buy(request, activity_id):
+    _sale_or_404(activity_id)
+    try:
+        outcome = purchase(
+            activity_id=activity_id,
+            user=request.user,
+            quantity=1,
+            idempotency_key=clean_idempotency_key(request.POST.get("idempotency_key")),
+            client_ip=client_ip(request),
+        )
+    except ShopError as exc:
+        level = messages.WARNING if exc.status in (409, 429) else messages.ERROR
+        messages.add_message(request, level, exc.detail, extra_tags=f"result-{exc.code}")
+        return redirect("seckill:detail", activity_id=activity_id)
+    if outcome.order is not None:
+        messages.success(
+            request,
+            f"You got it! Order {outcome.order.number} is reserved for you: pay within the payment window.",
+            extra_tags="result-ok",
+        )
+        return redirect(outcome.order)
+    messages.info(request, "Your purchase was accepted and the order is being written.", extra_tags="result-ticket")
+    return redirect("seckill:ticket", ticket=outcome.ticket_id)
+
+
+@login_required
+@require_GET
+def ticket_detail(request, ticket):
+    try:
+        found = selectors.ticket_get_for_user(user=request.user, ticket=ticket)
+    except NotFound as exc:
+        raise Http404(exc.detail) from exc
+    if found.order is not None:
+        return redirect(found.order)
+    return render(request, "seckill/ticket.html", {"ticket": found})
