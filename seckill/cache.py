@@ -21,6 +21,8 @@ from seckill.models import SeckillActivity
 class SaleInfo:
     id: int
     product_id: int
+    product_slug: str
+    product_name: str
     title: str
     price: Decimal
     per_user_limit: int
@@ -45,6 +47,8 @@ def sale_info(activity_id):
         SeckillActivity.objects.filter(pk=activity_id)
         .values_list(
             "product_id",
+            "product__slug",
+            "product__name",
             "title",
             "price",
             "per_user_limit",
@@ -58,8 +62,10 @@ def sale_info(activity_id):
     )
     info = None
     if row:
-        product_id, title, price, limit, starts, ends, payment, enabled, published = row
-        info = SaleInfo(activity_id, product_id, title, price, limit, starts, ends, payment, enabled, bool(published))
+        product_id, slug, name, title, price, limit, starts, ends, payment, enabled, published = row
+        info = SaleInfo(
+            activity_id, product_id, slug, name, title, price, limit, starts, ends, payment, enabled, bool(published)
+        )
     _sales[activity_id] = (now + settings.SECKILL_META_CACHE_SECONDS, info)
     return info
 

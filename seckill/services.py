@@ -18,6 +18,7 @@ from seckill.errors import LimitReached, SoldOut, Unavailable
 from seckill.locks import LockNotOwnedError, RedisLock, StaleTokenError, lock_metrics
 from seckill.models import SeckillActivity, SeckillOrder, SeckillQuota, SeckillTicket
 from shop.db import atomic_with_retry
+from shop.models import Product
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +257,10 @@ def _seckill_order_tx(*, sale, user_id, quantity, reservation_id, fencing_token,
         expires_at=now + timedelta(minutes=sale.payment_minutes),
         idempotency_key=idempotency_key or None,
     )
-    OrderItem.objects.create(order=order, product_id=sale.product_id, quantity=quantity, unit_price=sale.price)
+    item = OrderItem.objects.create(order=order, product_id=sale.product_id, quantity=quantity, unit_price=sale.price)
+    # The answer shows the order with its item; hand them over instead of reading them back.
+    item.product = Product(pk=sale.product_id, slug=sale.product_slug, name=sale.product_name)
+    order._prefetched_objects_cache = {"items": [item]}
     SeckillOrder.objects.create(
         order=order,
         activity_id=sale.id,
