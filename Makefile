@@ -54,3 +54,16 @@ format:
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+
+# The purchase path against the ceiling and the DB-only strategies (docs/benchmarks.md).
+# Starts its own redis-server, gunicorn and Celery on loopback and uses the database
+# flashshop_bench; stops all of them at the end. ARGS=--quick: a short run (< 1 min);
+# ARGS=--profile: queries, Redis round trips and time per purchase, in one process.
+bench: setup
+	$(BIN)/python bench/run.py $(ARGS)
+
+# Times a full reconciliation run over 1,000,000 flash-sale orders, in a database of its
+# own (flashshop_bench_reconcile) and Redis db 13; ARGS="--fresh" rebuilds the data.
+# The figure goes to docs/benchmarks.md (Reconciliation).
+bench-reconcile: setup
+	$(BIN)/python bench/reconcile_bench.py $(ARGS)

@@ -1,9 +1,11 @@
 """`/metrics`: Prometheus text for staff, or for a scraper that sends METRICS_TOKEN.
 
-Lock metrics (seckill/locks/metrics.py) and anything else registered with
-prometheus_client land here. Under gunicorn, set PROMETHEUS_MULTIPROC_DIR to an empty
-directory before the workers start, and this view adds up every worker's values;
-without it each scrape sees only the worker that answered it.
+Lock metrics (seckill/locks/metrics.py), reconciliation results
+(seckill/reconciliation/metrics.py) and anything else registered with prometheus_client
+land here. Under gunicorn, set PROMETHEUS_MULTIPROC_DIR to an empty directory before
+the workers start, and this view adds up every worker's values; without it each scrape
+sees only the worker that answered it (the reconciliation gauges are read from the
+database, so they are the same whichever worker answers).
 """
 
 import hmac
@@ -15,6 +17,7 @@ from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
 import seckill.locks.metrics  # noqa: F401 - registers the lock metrics before the first scrape
+from seckill.reconciliation.metrics import registry as reconciliation_registry
 
 
 def _registry():
@@ -37,4 +40,7 @@ def _may_read(request):
 def metrics(request):
     if not _may_read(request):
         return HttpResponseForbidden("Metrics are for staff.", content_type="text/plain")
-    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
+    # Reconciliation gauges come from a registry of their own (read from the DB at scrape
+    # time); the text format allows two blocks of distinct metrics one after the other.
+    body = generate_latest(_registry()) + generate_latest(reconciliation_registry)
+    return HttpResponse(body, content_type=CONTENT_TYPE_LATEST)

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "csp",
     "shop",
     "orders",
     "seckill",
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -76,7 +78,10 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
     {
         "charset": "utf8mb4",
         "isolation_level": "read committed",
-        "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION'",
+        # A purchase waiting on a row lock gives up after a few seconds (and is retried a
+        # bounded number of times, shop/db.py) instead of holding a worker for 50 s.
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION', innodb_lock_wait_timeout="
+        + str(env.int("DB_LOCK_WAIT_TIMEOUT", default=5)),
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
     }
 )
@@ -120,6 +125,13 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 
 # --- Auth -----------------------------------------------------------------------
 LOGIN_URL = "login"
+# Every password check goes through the failed-login lockout (shop/login_throttle.py),
+# on every login form (shop, admin, token API). ModelBackend stays listed so sessions
+# logged in through it remain valid; the throttled backend never lets it check a password.
+AUTHENTICATION_BACKENDS = [
+    "shop.login_throttle.ThrottledModelBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 AUTH_PASSWORD_VALIDATORS = [
@@ -202,7 +214,39 @@ SECURE_HSTS_PRELOAD = HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Content Security Policy (django-csp), on in every environment so the tests and the
+# browser test run under the production policy: scripts and stylesheets only from this
+# origin, no inline <script>, no framing, forms post only here. Inline style="..."
+# attributes are still allowed (style-src-attr): a few templates draw progress bars
+# with them, and an attribute cannot run code. The API docs page loads Swagger UI from
+# its CDN and gets a wider policy of its own (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "upgrade-insecure-requests": HTTPS,
+    },
+}
+
+# Failed-login lockout (shop/login_throttle.py), counted in Redis. After
+# LOGIN_FAILURES_PER_USERNAME failures for one username, or LOGIN_FAILURES_PER_IP from
+# one address, within LOGIN_FAILURE_WINDOW_SECONDS, that username or address is locked
+# for LOGIN_LOCKOUT_SECONDS. Per address is generous: offices and carriers share one.
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
+LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
+LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
+LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
 
 # Bearer token that lets a Prometheus scraper read /metrics (staff can read it logged in).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -241,3 +285,25 @@ SECKILL_IDEMPOTENCY_TTL_SECONDS = env.int("SECKILL_IDEMPOTENCY_TTL_SECONDS", def
 SECKILL_RESERVATION_GRACE_SECONDS = env.int("SECKILL_RESERVATION_GRACE_SECONDS", default=120)
 # Schedule a per-order expiry task at the payment deadline (the beat sweep is the backstop).
 SECKILL_EXPIRY_COUNTDOWN = env.bool("SECKILL_EXPIRY_COUNTDOWN", default=True)
+# Purchase token (seckill/purchase_token.py): when required, a purchase must carry a
+# signed token bound to the customer and the sale, which the sale page (or
+# GET /api/seckill/activities/<id>/token/) hands out only from LEAD seconds before the
+# start and which is good for MAX_AGE seconds, so a bot cannot fire purchases before
+# the start without having loaded the sale shortly before it. Off by default for
+# development and tests; production turns it on (docs/security.md).
+SECKILL_PURCHASE_TOKEN_REQUIRED = env.bool("SECKILL_PURCHASE_TOKEN_REQUIRED", default=False)
+SECKILL_PURCHASE_TOKEN_LEAD_SECONDS = env.int("SECKILL_PURCHASE_TOKEN_LEAD_SECONDS", default=60)
+SECKILL_PURCHASE_TOKEN_MAX_AGE_SECONDS = env.int("SECKILL_PURCHASE_TOKEN_MAX_AGE_SECONDS", default=300)
+# Distinct accounts that may buy in one sale from one client IP (seckill/shared_ip.py).
+# 0 = off (the default): many honest customers share an address behind NAT, in
+# offices and on mobile carriers, so this rule is for sales where scalpers with many
+# accounts matter more than those customers (docs/security.md).
+SECKILL_BUYERS_PER_IP = env.int("SECKILL_BUYERS_PER_IP", default=0)
+
+# --- Benchmark endpoints (`make bench` only) --------------------------------------
+# BENCH_ENDPOINTS=1 installs bench/strategies and mounts it under /bench/ (config/urls.py):
+# the yardsticks of docs/benchmarks.md, including the seed incident's overselling code.
+# Never set it anywhere but the benchmark's own server.
+BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
+if BENCH_ENDPOINTS:
+    INSTALLED_APPS.append("bench.strategies")

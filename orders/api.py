@@ -1,4 +1,3 @@
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
@@ -10,15 +9,24 @@ from orders import selectors, services
 from orders.serializers import OrderCreateInputSerializer, OrderOutputSerializer
 from shop.errors import NotFound
 from shop.models import Product
+from shop.openapi import PAGE_PARAMETER, ErrorSerializer
 
-ErrorSerializer = inline_serializer(
-    "Error", fields={"code": serializers.CharField(), "detail": serializers.CharField()}
-)
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
-    OpenApiTypes.STR,
+    {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{0,64}$", "maxLength": 64},
     OpenApiParameter.HEADER,
-    description="Up to 64 characters [A-Za-z0-9_.:-]. A retry with the same key returns the first answer.",
+    description=(
+        "Up to 64 characters [A-Za-z0-9_.:-] (empty: no key). A retry with the same key returns the first answer."
+    ),
+)
+PaginatedOrderList = inline_serializer(
+    "PaginatedOrderList",
+    fields={
+        "count": serializers.IntegerField(),
+        "next": serializers.URLField(allow_null=True),
+        "previous": serializers.URLField(allow_null=True),
+        "results": OrderOutputSerializer(many=True),
+    },
 )
 
 
@@ -30,7 +38,15 @@ def idempotency_key_from(request):
 class OrderListCreateApi(APIView):
     permission_classes = (IsAuthenticated,)
 
-    @extend_schema(responses={200: OrderOutputSerializer(many=True), 401: ErrorSerializer})
+    @extend_schema(
+        operation_id="orders_list",
+        parameters=[PAGE_PARAMETER],
+        responses={
+            200: PaginatedOrderList,
+            401: ErrorSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No such page."),
+        },
+    )
     def get(self, request):
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(selectors.order_list_for_user(user=request.user), request, view=self)

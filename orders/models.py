@@ -37,7 +37,9 @@ class Order(models.Model):
     total = models.DecimalField(max_digits=12, decimal_places=2)
     version = models.PositiveIntegerField(default=1, editable=False)
     # NULL, not "": orders without a key must not collide in the unique (user, key) index.
-    idempotency_key = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    # A flash-sale purchase stores its key as "sale<id>:<key>" (seckill/keys.py), so one
+    # client key used in two sales, or in a sale and a checkout, is two purchases.
+    idempotency_key = models.CharField(max_length=80, null=True, blank=True, editable=False)  # noqa: DJ001
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Payment deadline.")
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True, help_text="When it was cancelled or expired.")

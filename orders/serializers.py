@@ -17,6 +17,9 @@ class OrderItemOutputSerializer(serializers.ModelSerializer):
 
 class OrderOutputSerializer(serializers.ModelSerializer):
     items = OrderItemOutputSerializer(many=True, read_only=True)
+    # Declared so that the OpenAPI schema says boolean (model properties have no type hint).
+    can_pay = serializers.BooleanField(read_only=True)
+    can_cancel = serializers.BooleanField(read_only=True)
 
     class Meta:
         model = Order

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the project needs beyond Python: the MariaDB client headers that
-# mysqlclient compiles against, Chromium for the browser test, wrk for the benchmark.
+# mysqlclient compiles against, Chromium for the browser test, wrk for the benchmark,
+# libfaketime for the chaos suite's clock-skew scenario.
 # Installs what is missing when run as root on Debian/Ubuntu; otherwise says what to run.
 set -euo pipefail
 
@@ -11,6 +12,7 @@ if ! { command -v mariadb_config || command -v mysql_config; } >/dev/null 2>&1 \
 fi
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+ls /usr/lib/*-linux-gnu/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 

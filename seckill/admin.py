@@ -6,6 +6,7 @@ from django.utils.html import format_html
 from orders.models import Order
 from seckill import services, stock
 from seckill.models import SeckillActivity, SeckillOrder, SeckillTicket
+from seckill.reconciliation import admin as reconciliation_admin  # noqa: F401 - registers its admin pages
 from shop.admin_versioning import VersionedModelAdmin
 from shop.errors import ShopError
 

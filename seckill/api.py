@@ -1,4 +1,5 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -6,13 +7,26 @@ from rest_framework.views import APIView
 
 from orders.api import IDEMPOTENCY_HEADER, ErrorSerializer, idempotency_key_from
 from orders.serializers import OrderOutputSerializer
-from seckill import selectors
+from seckill import purchase_token, selectors, shared_ip
 from seckill.purchase import purchase
 from seckill.serializers import PurchaseInputSerializer, SaleOutputSerializer, TicketOutputSerializer
 
 PurchaseCreated = inline_serializer("PurchaseCreated", fields={"order": OrderOutputSerializer()})
 PurchaseAccepted = inline_serializer(
     "PurchaseAccepted", fields={"ticket": serializers.CharField(), "status_url": serializers.CharField()}
+)
+PurchaseTokenOutput = inline_serializer(
+    "PurchaseToken",
+    fields={
+        "token": serializers.CharField(help_text="Send it as the Purchase-Token header of the purchase."),
+        "expires_in": serializers.IntegerField(help_text="Seconds the token stays valid."),
+    },
+)
+PURCHASE_TOKEN_HEADER = OpenApiParameter(
+    "Purchase-Token",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Required when the shop requires purchase tokens: from GET .../token/ shortly before the start.",
 )
 
 
@@ -45,13 +59,14 @@ class PurchaseApi(APIView):
     permission_classes = (IsAuthenticated,)
 
     @extend_schema(
-        parameters=[IDEMPOTENCY_HEADER],
+        parameters=[IDEMPOTENCY_HEADER, PURCHASE_TOKEN_HEADER],
         request=PurchaseInputSerializer,
         responses={
             201: PurchaseCreated,
             202: OpenApiResponse(PurchaseAccepted, description="Async mode: the order is on its way."),
             400: ErrorSerializer,
             401: ErrorSerializer,
+            403: OpenApiResponse(ErrorSerializer, description="purchase_token_required or purchase_token_invalid"),
             404: ErrorSerializer,
             409: OpenApiResponse(ErrorSerializer, description="sold_out, limit_reached, not_started or ended"),
             429: OpenApiResponse(ErrorSerializer, description="busy or rate_limited"),
@@ -61,19 +76,44 @@ class PurchaseApi(APIView):
     def post(self, request, activity_id):
         data = PurchaseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        outcome = purchase(
-            activity_id=activity_id,
-            user=request.user,
-            quantity=data.validated_data["quantity"],
-            idempotency_key=idempotency_key_from(request),
-            client_ip=client_ip(request),
-        )
+        idempotency_key = idempotency_key_from(request)
+        purchase_token.require(request.headers.get("Purchase-Token"), user_id=request.user.pk, activity_id=activity_id)
+        ip = client_ip(request)
+        with shared_ip.buyer_slot(activity_id=activity_id, user_id=request.user.pk, client_ip=ip):
+            outcome = purchase(
+                activity_id=activity_id,
+                user=request.user,
+                quantity=data.validated_data["quantity"],
+                idempotency_key=idempotency_key,
+                client_ip=ip,
+            )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
         if outcome.order is not None:
             body = {"order": OrderOutputSerializer(outcome.order).data}
         else:
             body = {"ticket": outcome.ticket_id, "status_url": f"/api/seckill/tickets/{outcome.ticket_id}/"}
         return Response(body, status=outcome.status, headers=headers)
+
+
+@extend_schema(tags=["flash sales"])
+class PurchaseTokenApi(APIView):
+    """A purchase token for this customer and sale (seckill/purchase_token.py), from shortly before the start."""
+
+    permission_classes = (IsAuthenticated,)
+
+    @extend_schema(
+        responses={
+            200: PurchaseTokenOutput,
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="not_started (too early for a token) or ended"),
+            503: OpenApiResponse(ErrorSerializer, description="unavailable"),
+        },
+    )
+    def get(self, request, activity_id):
+        issued = purchase_token.issue(user_id=request.user.pk, activity_id=activity_id)
+        body = {"token": issued.token, "expires_in": issued.max_age}
+        return Response(body, headers={"Cache-Control": "no-store"})
 
 
 @extend_schema(tags=["flash sales"])

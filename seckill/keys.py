@@ -38,6 +38,11 @@ def rate_ip(activity_id, ip):
     return f"{_tag(activity_id)}:rl:ip:{ip}"
 
 
+def order_idempotency_key(activity_id, key):
+    """The Idempotency-Key as stored on the order: scoped to the sale (Order's unique index is per customer)."""
+    return f"sale{activity_id}:{key}" if key else None
+
+
 def customer_lock_name(activity_id, user_id):
     """The per-(activity, customer) lock that serialises one customer's requests."""
     return f"seckill:{activity_id}:customer:{user_id}"

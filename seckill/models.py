@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from seckill.locks.fencing import FencingToken  # noqa: F401 - registers the model with this app
+from seckill.reconciliation.models import Discrepancy, ReconciliationRun  # noqa: F401 - registers the models
 
 # No database foreign key from the order-side tables to the sale row. InnoDB checks a
 # foreign key by taking a shared lock on the parent row; every purchase of a sale
@@ -193,7 +194,7 @@ class SeckillTicket(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()
     fencing_token = models.BigIntegerField()
-    idempotency_key = models.CharField(max_length=64, blank=True)
+    idempotency_key = models.CharField(max_length=80, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     order = models.OneToOneField("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     error_code = models.CharField(max_length=32, blank=True)

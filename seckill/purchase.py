@@ -103,6 +103,7 @@ def purchase(*, activity_id, user, quantity, idempotency_key=None, client_ip=Non
 def _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock):
     reservation_id = uuid.uuid4().hex
     reserve = _reserve_call(sale, user.pk, quantity, reservation_id, client_ip)
+    order_key = keys.order_idempotency_key(sale.id, idempotency_key)
     result = reserve()
     if result.outcome == "unavailable":
         try:
@@ -110,7 +111,7 @@ def _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock):
         except (RedisError, DatabaseError) as exc:
             raise Unavailable() from exc
         result = reserve()
-    _raise_for(result, sale, user, idempotency_key)
+    _raise_for(result, sale, user, order_key)
 
     try:
         if settings.SECKILL_ORDER_MODE == "async":
@@ -120,7 +121,7 @@ def _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock):
                 quantity=quantity,
                 reservation_id=reservation_id,
                 fencing_token=lock.fencing_token,
-                idempotency_key=idempotency_key,
+                idempotency_key=order_key,
             )
             return PurchaseOutcome(ticket_id=f"{sale.id}-{ticket.pk}")
         order = services.seckill_order_create(
@@ -129,7 +130,7 @@ def _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock):
             quantity=quantity,
             reservation_id=reservation_id,
             fencing_token=lock.fencing_token,
-            idempotency_key=idempotency_key,
+            idempotency_key=order_key,
         )
         return PurchaseOutcome(order=order)
     except SoldOut as exc:  # the DB pool was empty although Redis had a unit: Redis was ahead
@@ -138,7 +139,7 @@ def _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock):
         raise SoldOut() from exc
     except services.DuplicateReservation:
         _give_back(sale.id, reservation_id)
-        existing = _order_by_key(user, idempotency_key)
+        existing = _order_by_key(user, order_key)
         if existing is None:
             raise
         return PurchaseOutcome(order=existing, replayed=True)
@@ -173,7 +174,7 @@ def _reserve_call(sale, user_id, quantity, reservation_id, client_ip):
     return call
 
 
-def _raise_for(result, sale, user, idempotency_key):
+def _raise_for(result, sale, user, order_key):
     outcome = result.outcome
     if outcome == "ok":
         return
@@ -183,7 +184,7 @@ def _raise_for(result, sale, user, idempotency_key):
     if outcome == "insufficient":
         raise SoldOut(f"Only {result.value} left; ask for fewer.", available=result.value)
     if outcome == "limit_reached":
-        existing = _order_by_key(user, idempotency_key)
+        existing = _order_by_key(user, order_key)
         if existing is not None:  # Redis forgot the answer, the DB did not
             raise _Replay(PurchaseOutcome(order=existing, replayed=True))
         raise LimitReached(
@@ -203,10 +204,10 @@ class _Replay(Exception):
         self.outcome = outcome
 
 
-def _order_by_key(user, idempotency_key):
-    if not idempotency_key:
+def _order_by_key(user, order_key):
+    if not order_key:
         return None
-    return Order.objects.filter(user=user, idempotency_key=idempotency_key, source=Order.Source.SECKILL).first()
+    return Order.objects.filter(user=user, idempotency_key=order_key).first()
 
 
 def _give_back(activity_id, reservation_id, back_on_sale=True):

@@ -125,22 +125,45 @@ def activity_resync(*, activity_id):
     """Rewrite the Redis counters from the database (staff action and `reconcile --fix`).
 
     remaining = units left in the DB pool minus reservations still on their way to an
-    order; each customer's count = units in live orders plus open reservations.
+    order; each customer's count = units in live orders plus open reservations. The
+    database side is read in one statement and the open reservations are counted inside
+    the Lua script (resync.lua), so a purchase running meanwhile is neither lost nor
+    counted twice. Returns True when the counters were written.
     """
     activity = SeckillActivity.objects.get(pk=activity_id)
     if activity.published_at is None:
         return False
     if stock.remaining(activity_id) is None:
         return activity_warm(activity_id=activity_id)["loaded"]
-    pending, settled = open_reservations(activity_id)
-    stock.forget_reservations(activity_id, list(settled))
-    holders = dict(_holders(activity_id))
-    for entry in pending:
-        holders[entry.user_id] = holders.get(entry.user_id, 0) + entry.quantity
-    remaining = max(activity.stock_available - sum(e.quantity for e in pending), 0)
-    stock.resync(activity=activity, remaining=remaining, holders=holders.items())
+    pool, settled, holders = _db_snapshot(activity_id)
+    written = stock.resync(activity=activity, pool=pool, settled=settled, holders=holders)
     cache.forget_sale(activity_id)
-    return True
+    return written is not None
+
+
+# One statement, so one InnoDB read view: the pool, the settled reservations and the
+# customers' units are all as of the same instant. Kinds: 1 pool, 2 settled, 3 holder.
+_SNAPSHOT = """
+    SELECT 1, stock_available, NULL FROM seckill_seckillactivity WHERE id = %s
+    UNION ALL SELECT 2, 0, CONVERT(reservation_id USING utf8mb4) FROM seckill_seckillorder WHERE activity_id = %s
+    UNION ALL SELECT 3, units_held, CONVERT(user_id USING utf8mb4) FROM seckill_seckillquota
+        WHERE activity_id = %s AND units_held > 0
+"""
+
+
+def _db_snapshot(activity_id):
+    """(pool, settled reservation ids, [(customer, units)]) from one read view of the sale."""
+    pool, settled, holders = 0, [], []
+    with connection.cursor() as cursor:
+        cursor.execute(_SNAPSHOT, [activity_id] * 3)
+        for kind, number, text in cursor.fetchall():
+            if kind == 1:
+                pool = int(number)
+            elif kind == 2:
+                settled.append(text)
+            else:
+                holders.append((int(text), int(number)))
+    return pool, settled, holders
 
 
 def release_stranded_reservations(*, activity_id, older_than_s=None):
@@ -260,7 +283,9 @@ def _seckill_order_tx(*, sale, user_id, quantity, reservation_id, fencing_token,
     item = OrderItem.objects.create(order=order, product_id=sale.product_id, quantity=quantity, unit_price=sale.price)
     # The answer shows the order with its item; hand them over instead of reading them back.
     item.product = Product(pk=sale.product_id, slug=sale.product_slug, name=sale.product_name)
-    order._prefetched_objects_cache = {"items": [item]}
+    items = order.items.all()
+    items._result_cache, items._prefetch_done = [item], True
+    order._prefetched_objects_cache = {"items": items}
     SeckillOrder.objects.create(
         order=order,
         activity_id=sale.id,

@@ -109,12 +109,15 @@ def warm(*, activity, remaining, holders):
     return WARM(redis(), keys=keys_, args=args) == 1
 
 
-def resync(*, activity, remaining, holders):
-    args = [remaining, _ms(activity.ends_at + KEEP_AFTER_END)]
+def resync(*, activity, pool, settled, holders):
+    """Counters from a DB snapshot: (units left in the pool, settled reservation ids, live units
+    per customer). Returns (remaining, open units), or None if the sale was never warmed."""
+    args = [pool, _ms(activity.ends_at + KEEP_AFTER_END), len(settled), *settled]
     for user_id, units in holders:
         args += [user_id, units]
-    keys_ = [keys.meta(activity.pk), keys.stock(activity.pk), keys.users(activity.pk)]
-    return RESYNC(redis(), keys=keys_, args=args) == 1
+    keys_ = [keys.meta(activity.pk), keys.stock(activity.pk), keys.users(activity.pk), keys.reservations(activity.pk)]
+    remaining, open_units = RESYNC(redis(), keys=keys_, args=args)
+    return None if remaining == -1 else (remaining, open_units)
 
 
 def remaining(activity_id):

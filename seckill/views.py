@@ -1,7 +1,9 @@
 """Sale pages: the home page with live and upcoming sales, a page per sale, the buy form."""
 
 import uuid
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -9,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from orders.services import clean_idempotency_key
-from seckill import selectors
+from seckill import purchase_token, selectors, shared_ip
 from seckill.api import client_ip
 from seckill.purchase import purchase
 from shop.errors import NotFound, ShopError
@@ -32,22 +34,53 @@ def _sale_or_404(activity_id):
 @require_GET
 def sale_detail(request, activity_id):
     sale = _sale_or_404(activity_id)
-    context = {"sale": sale, "idempotency_key": uuid.uuid4().hex}
+    context = {"sale": sale, "idempotency_key": uuid.uuid4().hex, "gate": _buy_form_gate(request, activity_id)}
     return render(request, "seckill/sale_detail.html", context)
+
+
+@dataclass(frozen=True)
+class BuyFormGate:
+    """What the buy form needs for the purchase token: whether the shop requires one, the
+    token itself when the sale is close enough to its start (else the page's script asks
+    for it when the countdown gets there), and the timings that script works with."""
+
+    required: bool = False
+    value: str = ""
+    lead_ms: int = 0
+    max_age_ms: int = 0
+
+
+def _buy_form_gate(request, activity_id):
+    if not purchase_token.is_required() or not request.user.is_authenticated:
+        return BuyFormGate()
+    try:
+        value = purchase_token.issue(user_id=request.user.pk, activity_id=activity_id).token
+    except ShopError:  # too early, ended or Redis away: no token yet, the script retries
+        value = ""
+    return BuyFormGate(
+        required=True,
+        value=value,
+        lead_ms=settings.SECKILL_PURCHASE_TOKEN_LEAD_SECONDS * 1000,
+        max_age_ms=settings.SECKILL_PURCHASE_TOKEN_MAX_AGE_SECONDS * 1000,
+    )
 
 
 @login_required
 @require_POST
 def sale_buy(request, activity_id):
     _sale_or_404(activity_id)
+    ip = client_ip(request)
     try:
-        outcome = purchase(
-            activity_id=activity_id,
-            user=request.user,
-            quantity=1,
-            idempotency_key=clean_idempotency_key(request.POST.get("idempotency_key")),
-            client_ip=client_ip(request),
-        )
+        idempotency_key = clean_idempotency_key(request.POST.get("idempotency_key"))
+        purchase_token.require(request.POST.get("purchase_token"), user_id=request.user.pk, activity_id=activity_id)
+        with shared_ip.buyer_slot(activity_id=activity_id, user_id=request.user.pk, client_ip=ip):
+            outcome = purchase(
+                activity_id=activity_id,
+                user=request.user,
+                quantity=1,
+                idempotency_key=idempotency_key,
+                client_ip=ip,
+            )
     except ShopError as exc:
         level = messages.WARNING if exc.status in (409, 429) else messages.ERROR
         messages.add_message(request, level, exc.detail, extra_tags=f"result-{exc.code}")

@@ -3,10 +3,15 @@ from rest_framework import generics
 from rest_framework.permissions import AllowAny
 
 from shop import selectors
+from shop.openapi import PAGE_PARAMETER, ErrorSerializer
 from shop.serializers import ProductOutputSerializer
 
 
-@extend_schema(tags=["catalogue"])
+@extend_schema(
+    tags=["catalogue"],
+    parameters=[PAGE_PARAMETER],
+    responses={200: ProductOutputSerializer(many=True), 404: ErrorSerializer},
+)
 class ProductListApi(generics.ListAPIView):
     permission_classes = (AllowAny,)
     serializer_class = ProductOutputSerializer
@@ -15,7 +20,7 @@ class ProductListApi(generics.ListAPIView):
         return selectors.product_list_on_sale()
 
 
-@extend_schema(tags=["catalogue"])
+@extend_schema(tags=["catalogue"], responses={200: ProductOutputSerializer, 404: ErrorSerializer})
 class ProductDetailApi(generics.RetrieveAPIView):
     permission_classes = (AllowAny,)
     serializer_class = ProductOutputSerializer

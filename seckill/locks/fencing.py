@@ -129,10 +129,16 @@ def _reserve_epoch(connection, resource):
             "ON DUPLICATE KEY UPDATE resource = resource",
             [resource],
         )
-        cursor.execute(f"SELECT highest_token FROM {table} WHERE resource = %s FOR UPDATE", [resource])  # noqa: S608
+        cursor.execute(
+            f"SELECT highest_token FROM {table} WHERE resource = %s FOR UPDATE",  # noqa: S608 - table name is ours
+            [resource],
+        )
         (highest,) = cursor.fetchone()
         floor = ((highest >> EPOCH_BITS) + 1) << EPOCH_BITS
-        cursor.execute(f"UPDATE {table} SET highest_token = %s WHERE resource = %s", [floor, resource])  # noqa: S608
+        cursor.execute(
+            f"UPDATE {table} SET highest_token = %s WHERE resource = %s",  # noqa: S608 - table name is ours
+            [floor, resource],
+        )
     connection.commit()
     connection.autocommit(True)
     return floor

@@ -346,3 +346,36 @@ def test_redis_down_is_a_clear_503_and_writes_nothing(settings, customer):
     with pytest.raises(Unavailable):
         buy(activity, customer)
     assert not Order.objects.exists()
+
+
+def test_resync_counts_a_purchase_written_between_its_db_read_and_its_redis_write(
+    customer, other_customer, monkeypatch
+):
+    """Staff press "re-sync" (or `reconcile --fix` runs) while a customer buys."""
+    activity = create_sale(stock=5, limit=2)
+    buy(activity, customer)
+    real_resync = stock.resync
+
+    def purchase_lands_in_between(**kwargs):
+        buy(activity, other_customer)  # reserved and committed after the DB snapshot was read
+        return real_resync(**kwargs)
+
+    monkeypatch.setattr(stock, "resync", purchase_lands_in_between)
+    assert services.activity_resync(activity_id=activity.pk)
+    assert stock.remaining(activity.pk) == 3
+    assert stock.held_by(activity.pk, other_customer.pk) == 1
+    assert_invariants(activity, expect_sold=2)
+
+
+def test_resync_counts_a_reservation_still_in_flight(customer, monkeypatch):
+    activity = create_sale(stock=5)
+    real_resync = stock.resync
+
+    def reservation_in_flight(**kwargs):
+        stock.reserve(activity_id=activity.pk, user_id=customer.pk, quantity=1, reservation_id="f" * 32)
+        return real_resync(**kwargs)
+
+    monkeypatch.setattr(stock, "resync", reservation_in_flight)
+    services.activity_resync(activity_id=activity.pk)
+    assert stock.remaining(activity.pk) == 4 and stock.held_by(activity.pk, customer.pk) == 1
+    assert_invariants(activity, expect_sold=0)  # I5 counts the open reservation

@@ -1,0 +1,1 @@
+"""`make bench`: the purchase path against the ceiling and the DB-only strategies (docs/benchmarks.md)."""
