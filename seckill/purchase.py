@@ -77,7 +77,7 @@ def purchase(*, activity_id, user, quantity, idempotency_key=None, client_ip=Non
     try:
         acquired = lock.acquire(blocking=True, timeout=settings.SECKILL_CUSTOMER_LOCK_WAIT)
     except RedisError as exc:
-        raise Unavailable() from exc
+        raise _unavailable(activity_id, "customer lock", exc) from exc
     if not acquired:
         raise Busy("Your previous request for this sale is still being processed.")
     try:
@@ -108,8 +108,8 @@ def _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock):
     if result.outcome == "unavailable":
         try:
             services.activity_warm(activity_id=sale.id)
-        except (RedisError, DatabaseError) as exc:
-            raise Unavailable() from exc
+        except (RedisError, DatabaseError, Unavailable) as exc:
+            raise _unavailable(sale.id, "warm-up", exc) from exc
         result = reserve()
     _raise_for(result, sale, user, order_key)
 
@@ -169,7 +169,7 @@ def _reserve_call(sale, user_id, quantity, reservation_id, client_ip):
                 client_ip=client_ip,
             )
         except RedisError as exc:
-            raise Unavailable() from exc
+            raise _unavailable(sale.id, "reservation", exc) from exc
 
     return call
 
@@ -197,6 +197,11 @@ def _raise_for(result, sale, user, order_key):
     if outcome == "rate_limited":
         raise RateLimited()
     raise Unavailable()
+
+
+def _unavailable(activity_id, step, exc):
+    log.warning("sale %s: 503 at the %s step: %r", activity_id, step, exc)
+    return Unavailable()
 
 
 class _Replay(Exception):
