@@ -45,7 +45,6 @@ STAGES = (
     ("customer lock acquire (lock_acquire.lua)", "seckill/locks/redis_lock.py", "acquire"),
     ("purchase.lua (stock.reserve)", "seckill/stock.py", "reserve"),
     ("order transaction (seckill_order_create)", "seckill/services.py", "seckill_order_create"),
-    ("expiry task publish on commit (Celery/kombu)", "seckill/services.py", "_schedule_expiry"),
     ("customer lock release (lock_release.lua)", "seckill/purchase.py", "_release"),
     ("response: OrderOutputSerializer(order).data", "rest_framework/serializers.py", "data"),
     ("response rendering (JSONRenderer)", "rest_framework/renderers.py", "render"),

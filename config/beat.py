@@ -15,6 +15,14 @@ BEAT_SCHEDULE = {
         "task": "orders.tasks.expire_overdue_orders",
         "schedule": 60.0,
     },
+    # The per-order countdown of flash-sale orders: purchase.lua files each reservation
+    # under its payment deadline, and this job expires the orders whose deadline passed,
+    # so a unit held by an unpaid order is back on sale within seconds (the minute sweep
+    # above is the backstop). Expiry is version-checked, so two runs expire once.
+    "seckill-expire-due-orders": {
+        "task": "seckill.tasks.expire_due_orders",
+        "schedule": 5.0,
+    },
     # A sale is published and loaded into Redis a few minutes before it starts, and a
     # live sale that Redis forgot (restart) is reloaded from the DB. Warm-up is
     # idempotent and runs under a per-sale lock.

@@ -48,3 +48,37 @@ class OrderCreateInputSerializer(StrictInputSerializer):
     """The only fields a client may send. Price, status, user and version are the shop's."""
 
     items = OrderLineInputSerializer(many=True, allow_empty=False, max_length=50)
+
+
+_MONEY = serializers.DecimalField(max_digits=12, decimal_places=2)
+_TIME = serializers.DateTimeField()
+
+
+def order_payload(order):
+    """OrderOutputSerializer(order).data, without building a serializer for every answer.
+
+    The flash-sale purchase answers with this on its hot path, where DRF's per-call field
+    set-up cost a tenth of the request; orders/tests/test_serializers.py holds the two
+    outputs equal, so the schema of the answer is still OrderOutputSerializer's.
+    """
+    return {
+        "number": order.number,
+        "status": order.status,
+        "source": order.source,
+        "total": _MONEY.to_representation(order.total),
+        "items": [
+            {
+                "product": item.product.slug,
+                "product_name": item.product.name,
+                "quantity": item.quantity,
+                "unit_price": _MONEY.to_representation(item.unit_price),
+            }
+            for item in order.items.all()
+        ],
+        "created_at": _TIME.to_representation(order.created_at),
+        "expires_at": _TIME.to_representation(order.expires_at),
+        "paid_at": _TIME.to_representation(order.paid_at),
+        "closed_at": _TIME.to_representation(order.closed_at),
+        "can_pay": order.can_pay,
+        "can_cancel": order.can_cancel,
+    }

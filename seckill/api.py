@@ -6,8 +6,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from orders.api import IDEMPOTENCY_HEADER, ErrorSerializer, idempotency_key_from
-from orders.serializers import OrderOutputSerializer
-from seckill import purchase_token, selectors, shared_ip
+from orders.serializers import OrderOutputSerializer, order_payload
+from seckill import cache, purchase_token, selectors, shared_ip
+from seckill.errors import SoldOut
 from seckill.purchase import purchase
 from seckill.serializers import PurchaseInputSerializer, SaleOutputSerializer, TicketOutputSerializer
 
@@ -15,6 +16,7 @@ PurchaseCreated = inline_serializer("PurchaseCreated", fields={"order": OrderOut
 PurchaseAccepted = inline_serializer(
     "PurchaseAccepted", fields={"ticket": serializers.CharField(), "status_url": serializers.CharField()}
 )
+SOLD_OUT_BODY = {"code": SoldOut.code, "detail": SoldOut.default_detail}
 PurchaseTokenOutput = inline_serializer(
     "PurchaseToken",
     fields={
@@ -74,6 +76,11 @@ class PurchaseApi(APIView):
         },
     )
     def post(self, request, activity_id):
+        if cache.is_sold_out(activity_id):
+            # Most requests of a sale arrive after the sell-out: answer them before any
+            # parsing or check. The flag lives in this process and expires in about a
+            # second (seckill/cache.py), so returned units still sell.
+            return Response(SOLD_OUT_BODY, status=SoldOut.status)
         data = PurchaseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         idempotency_key = idempotency_key_from(request)
@@ -89,7 +96,7 @@ class PurchaseApi(APIView):
             )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
         if outcome.order is not None:
-            body = {"order": OrderOutputSerializer(outcome.order).data}
+            body = {"order": order_payload(outcome.order)}
         else:
             body = {"ticket": outcome.ticket_id, "status_url": f"/api/seckill/tickets/{outcome.ticket_id}/"}
         return Response(body, status=outcome.status, headers=headers)

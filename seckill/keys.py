@@ -22,6 +22,11 @@ def reservations(activity_id):
     return f"{_tag(activity_id)}:resv"
 
 
+def due(activity_id):
+    """Sorted set of reservation ids by payment deadline: the per-order expiry countdown."""
+    return f"{_tag(activity_id)}:due"
+
+
 def returned(activity_id):
     return f"{_tag(activity_id)}:returned"
 
@@ -49,4 +54,11 @@ def customer_lock_name(activity_id, user_id):
 
 
 def all_keys(activity_id):
-    return [meta(activity_id), stock(activity_id), users(activity_id), reservations(activity_id), returned(activity_id)]
+    return [
+        meta(activity_id),
+        stock(activity_id),
+        users(activity_id),
+        reservations(activity_id),
+        returned(activity_id),
+        due(activity_id),
+    ]

@@ -50,6 +50,7 @@ def reserve(*, activity_id, user_id, quantity, reservation_id, client_ip=None):
             keys.reservations(activity_id),
             keys.rate_customer(activity_id, user_id),
             keys.rate_ip(activity_id, client_ip or "-"),
+            keys.due(activity_id),
         ],
         args=[
             user_id,
@@ -67,7 +68,7 @@ def give_back(*, activity_id, reservation_id, back_on_sale=True):
     """Undo a reservation whose order was not written. Returns the units given back (0 if none)."""
     return RELEASE(
         redis(),
-        keys=[keys.stock(activity_id), keys.users(activity_id), keys.reservations(activity_id)],
+        keys=[keys.stock(activity_id), keys.users(activity_id), keys.reservations(activity_id), keys.due(activity_id)],
         args=[reservation_id, "1" if back_on_sale else "0"],
     )
 
@@ -81,6 +82,7 @@ def restock(*, activity_id, order_number, user_id, quantity, reservation_id):
             keys.users(activity_id),
             keys.returned(activity_id),
             keys.reservations(activity_id),
+            keys.due(activity_id),
         ],
         args=[order_number, user_id, quantity, reservation_id],
     )
@@ -96,6 +98,7 @@ def warm(*, activity, remaining, holders):
         activity.stock_total,
         remaining,
         _ms(activity.ends_at + KEEP_AFTER_END),
+        activity.payment_minutes * 60_000,
     ]
     for user_id, units in holders:
         args += [user_id, units]
@@ -105,6 +108,7 @@ def warm(*, activity, remaining, holders):
         keys.users(activity.pk),
         keys.reservations(activity.pk),
         keys.returned(activity.pk),
+        keys.due(activity.pk),
     ]
     return WARM(redis(), keys=keys_, args=args) == 1
 
@@ -154,6 +158,22 @@ def forget_reservations(activity_id, reservation_ids):
     """Drop settled entries (their order exists) from the reservation hash."""
     if reservation_ids:
         redis().hdel(keys.reservations(activity_id), *reservation_ids)
+
+
+def due_reservations(activity_id, *, until_ms, batch=500):
+    """Reservation ids whose payment deadline is at or before `until_ms`, oldest first."""
+    return [rid.decode() for rid in redis().zrangebyscore(keys.due(activity_id), "-inf", until_ms, 0, batch)]
+
+
+def postpone(activity_id, deadlines):
+    """{reservation id: deadline ms}: move entries whose order got a later deadline (async)."""
+    if deadlines:
+        redis().zadd(keys.due(activity_id), deadlines, xx=True)
+
+
+def forget_due(activity_id, reservation_ids):
+    if reservation_ids:
+        redis().zrem(keys.due(activity_id), *reservation_ids)
 
 
 def held_by(activity_id, user_id):

@@ -43,14 +43,29 @@ def redrive_stuck_tickets():
     return len(ids)
 
 
+def _recent_sales():
+    """Published sales that ended less than KEEP_AFTER_END ago: the ones with state in Redis."""
+    recent = timezone.now() - services.stock.KEEP_AFTER_END
+    return SeckillActivity.objects.filter(published_at__isnull=False, ends_at__gte=recent).values_list("pk", flat=True)
+
+
+@shared_task(ignore_result=True)
+def expire_due_orders():
+    """Per-order countdown: unpaid flash-sale orders expire within seconds of their deadline."""
+    expired = 0
+    for activity_id in _recent_sales():
+        try:
+            expired += services.expire_due_orders(activity_id=activity_id)
+        except RedisError:
+            log.warning("sale %s: Redis unreachable, payment deadlines left for the next run", activity_id)
+    return expired
+
+
 @shared_task(ignore_result=True)
 def release_stranded_reservations():
     """Give back reservations that never became orders, on sales that are live or just ended."""
-    recent = timezone.now() - services.stock.KEEP_AFTER_END
     released = 0
-    for activity_id in SeckillActivity.objects.filter(published_at__isnull=False, ends_at__gte=recent).values_list(
-        "pk", flat=True
-    ):
+    for activity_id in _recent_sales():
         try:
             released += len(services.release_stranded_reservations(activity_id=activity_id))
         except RedisError:

@@ -5,6 +5,8 @@
 -- KEYS[3] users     hash: customer id -> units held (reserved or ordered)
 -- KEYS[4] resv      hash: reservation id -> "customer:quantity:reserved_ms"
 -- KEYS[5] rate limit counter of the customer, KEYS[6] of the client IP
+-- KEYS[7] due       sorted set: reservation id -> payment deadline (ms), the per-order
+--                   countdown that seckill.tasks.expire_due_orders works through
 -- ARGV: customer id, quantity, reservation id, customer limit per window,
 --       IP limit per window (0 = off), window in ms
 --
@@ -14,7 +16,7 @@
 -- clock, so a web worker with a skewed clock cannot open the sale early. Missing keys
 -- answer "unavailable": an empty Redis never reads as "stock available".
 
-local meta = redis.call('HMGET', KEYS[1], 'starts_ms', 'ends_ms', 'limit', 'enabled')
+local meta = redis.call('HMGET', KEYS[1], 'starts_ms', 'ends_ms', 'limit', 'enabled', 'payment_ms')
 if not meta[1] then
   return {'unavailable', 0}
 end
@@ -65,4 +67,5 @@ end
 redis.call('DECRBY', KEYS[2], quantity)
 redis.call('HINCRBY', KEYS[3], ARGV[1], quantity)
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[1] .. ':' .. quantity .. ':' .. now)
+redis.call('ZADD', KEYS[7], now + tonumber(meta[5] or '0'), ARGV[3])
 return {'ok', stock - quantity}

@@ -1,6 +1,6 @@
 -- Give back a reservation that did not become an order (the DB write failed).
 --
--- KEYS[1] stock, KEYS[2] users, KEYS[3] resv
+-- KEYS[1] stock, KEYS[2] users, KEYS[3] resv, KEYS[4] due (payment deadlines)
 -- ARGV[1] reservation id, ARGV[2] '1' to put the units back on sale, '0' to drop them
 --         (when the DB said the sale is sold out, Redis was ahead and must not grow)
 --
@@ -13,6 +13,7 @@ if not entry then
   return 0
 end
 redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
 end

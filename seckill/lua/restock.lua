@@ -1,6 +1,7 @@
 -- Put the units of a cancelled or expired order back on sale, once.
 --
--- KEYS[1] stock, KEYS[2] users, KEYS[3] returned (hash: order number -> 1), KEYS[4] resv
+-- KEYS[1] stock, KEYS[2] users, KEYS[3] returned (hash: order number -> 1), KEYS[4] resv,
+-- KEYS[5] due (payment deadlines)
 -- ARGV[1] order number, ARGV[2] customer id, ARGV[3] quantity, ARGV[4] reservation id
 --
 -- Exactly once: HSETNX on the order number succeeds for the first caller only, so a
@@ -15,6 +16,7 @@ if redis.call('HSETNX', KEYS[3], ARGV[1], 1) == 0 then
   return 0
 end
 redis.call('HDEL', KEYS[4], ARGV[4])
+redis.call('ZREM', KEYS[5], ARGV[4])
 redis.call('INCRBY', KEYS[1], ARGV[3])
 if redis.call('HINCRBY', KEYS[2], ARGV[2], -tonumber(ARGV[3])) <= 0 then
   redis.call('HDEL', KEYS[2], ARGV[2])

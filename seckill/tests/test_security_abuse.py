@@ -40,11 +40,6 @@ def nothing_sold(activity):
     assert_invariants(activity, expect_sold=0)
 
 
-@pytest.fixture(autouse=True)
-def quiet(settings):
-    settings.SECKILL_EXPIRY_COUNTDOWN = False
-
-
 # --- rate limits ---------------------------------------------------------------------------
 
 

@@ -20,7 +20,6 @@ def test_sale_page_fetches_its_purchase_token_before_the_start_and_buys(live_ser
     settings.SECKILL_PURCHASE_TOKEN_REQUIRED = True
     settings.SECKILL_PURCHASE_TOKEN_LEAD_SECONDS = 4
     settings.SECKILL_PURCHASE_TOKEN_MAX_AGE_SECONDS = 60
-    settings.SECKILL_EXPIRY_COUNTDOWN = False
     violations, token_requests = [], []
     page.on("console", lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None)
     page.on("request", lambda r: token_requests.append(r.url) if r.url.endswith("/token/") else None)

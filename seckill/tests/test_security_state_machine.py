@@ -184,7 +184,6 @@ class FlashSaleMachine(RuleBasedStateMachine):
 def quiet_sale_settings(settings):
     settings.SECKILL_RATE_LIMIT_PER_CUSTOMER = 0  # steps come faster than any customer clicks
     settings.SECKILL_RATE_LIMIT_PER_IP = 0
-    settings.SECKILL_EXPIRY_COUNTDOWN = False  # expiry is a rule of the machine, not a timer
     settings.SECKILL_ORDER_MODE = "sync"
 
 

@@ -35,7 +35,6 @@ ORDER_NUMBER = re.compile(r"^FS-[0-9A-HJKMNP-TV-Z]{4}-[0-9A-HJKMNP-TV-Z]{4}-[0-9
 @pytest.fixture
 def world(customer, settings):
     """Alice's checkout order, her flash-sale order and her async ticket."""
-    settings.SECKILL_EXPIRY_COUNTDOWN = False
     product = ProductFactory(slug="lamp", stock=10)
     order, _ = order_create(user=customer, lines=[CartLine(product.pk, 2)])
     sale = create_sale(stock=5, limit=2)

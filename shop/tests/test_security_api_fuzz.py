@@ -41,7 +41,6 @@ class Known:
 
 @pytest.fixture
 def known(settings):
-    settings.SECKILL_EXPIRY_COUNTDOWN = False
     customer = UserFactory(username="fuzzer")
     other = UserFactory(username="victim")
     product = ProductFactory(slug="fuzz-product", stock=1000)

@@ -46,11 +46,6 @@ FORBIDDEN = {
 }
 
 
-@pytest.fixture
-def quiet(settings):
-    settings.SECKILL_EXPIRY_COUNTDOWN = False
-
-
 # --- JSON endpoints with a body: refused ------------------------------------------------------
 
 
@@ -72,7 +67,7 @@ def test_checkout_api_refuses_each_field_inside_an_item(customer_api, product, f
 
 
 @pytest.mark.parametrize("field", sorted(FORBIDDEN))
-def test_purchase_api_refuses_each_field(customer_api, field, quiet):
+def test_purchase_api_refuses_each_field(customer_api, field):
     activity = create_sale(stock=5)
     response = customer_api.post(
         f"/api/seckill/activities/{activity.pk}/purchase/", {"quantity": 1, field: FORBIDDEN[field]}, format="json"
@@ -138,7 +133,7 @@ def test_order_pay_and_cancel_forms_ignore_every_field(browser, customer, produc
     assert row.user == customer and row.version == 2
 
 
-def test_sale_buy_form_ignores_quantity_price_and_user(browser, customer, other_customer, quiet):
+def test_sale_buy_form_ignores_quantity_price_and_user(browser, customer, other_customer):
     activity = create_sale(stock=5, limit=3)
     browser.post(f"/sales/{activity.pk}/buy/", {"quantity": 3} | FORBIDDEN | {"user": other_customer.pk})
     link = SeckillOrder.objects.get()
