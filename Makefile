@@ -67,3 +67,8 @@ bench: setup
 # The figure goes to docs/benchmarks.md (Reconciliation).
 bench-reconcile: setup
 	$(BIN)/python bench/reconcile_bench.py $(ARGS)
+
+# Faults injected during a live sale, invariants checked after each (docs/reliability.md).
+# Its own redis-server and database (flashshop_chaos); ARGS="--runs N --only NAME --seed S".
+chaos: setup
+	$(BIN)/python chaos/run.py $(ARGS)
