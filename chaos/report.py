@@ -19,6 +19,12 @@ to fresh buyers, and checks I1-I5 (DESIGN.md §3) from the database and Redis
 scenario's own promise (named in its description) not kept.
 
 The scenarios marked *fast* also run in `make test` (`chaos/tests/`), once each.
+
+Columns: `faults` counts injections (a scenario may inject several per run), `requests`
+the HTTP answers buyers got, `orders` the units in live orders at the end (summed over
+runs); `settle` is how long the repair phase took after the buyers stopped: waiting
+for async tickets (with the re-drive the beat schedule runs every 30 s done by hand
+after 10 s), giving back stranded reservations, re-syncing Redis.
 """
 
 
@@ -33,7 +39,7 @@ def write_reliability_doc(payload):
             f"| {row['name']} | {row['runs']} | {row['faults']} | {row['requests']} | {row['orders']} | "
             f"**{row['violations']}** | {row['settle_s']} / {row['settle_s_median']} |"
         )
-    lines.append("\n`orders` counts units in live orders at the end of each run (summed over runs).\n")
+    lines.append("")
     lines.append("## Scenarios\n")
     for name, (func, fast) in SCENARIOS.items():
         doc = inspect.getdoc(func) or ""

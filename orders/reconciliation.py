@@ -83,22 +83,26 @@ def duplicate_checkout_keys(groups=None):
     for user_id, key, numbers, statuses, sources in duplicate_idempotency_keys() if groups is None else groups:
         if Order.Source.SECKILL in sources:
             continue  # reported with its sale by the flash-sale check
-        findings.append(
-            Finding(
-                kind=DUPLICATE_ORDER,
-                key=("idempotency_key", user_id, key, *numbers),
-                summary=f"{len(numbers)} live orders of customer {user_id} share idempotency key {key}",
-                order_numbers=tuple(numbers),
-                detail={
-                    "reason": "same_idempotency_key",
-                    "severity": "error",
-                    "user_id": user_id,
-                    "idempotency_key": key,
-                    "statuses": statuses,
-                },
-            )
-        )
+        findings.append(shared_key_finding(user_id, key, numbers, statuses))
     return findings
+
+
+def shared_key_finding(user_id, key, numbers, statuses, activity_id=None):
+    """The duplicate_order finding for live orders of one customer under one idempotency key."""
+    return Finding(
+        kind=DUPLICATE_ORDER,
+        key=("idempotency_key", user_id, key, *numbers),
+        summary=f"{len(numbers)} live orders of customer {user_id} share idempotency key {key}",
+        activity_id=activity_id,
+        order_numbers=tuple(numbers),
+        detail={
+            "reason": "same_idempotency_key",
+            "severity": "error",
+            "user_id": user_id,
+            "idempotency_key": key,
+            "statuses": statuses,
+        },
+    )
 
 
 # One row per live checkout order with its items as a canonical string, then, per

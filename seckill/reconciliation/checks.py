@@ -343,22 +343,7 @@ def _duplicate_sale_keys(scope):
         sale_id = next((sale_of[n] for n in group_numbers if n in sale_of), None)
         if in_scope is not None and sale_id not in in_scope:
             continue
-        findings.append(
-            Finding(
-                kind=DUPLICATE_ORDER,
-                key=("idempotency_key", user_id, key, *group_numbers),
-                summary=f"{len(group_numbers)} live orders of customer {user_id} share idempotency key {key}",
-                activity_id=sale_id,
-                order_numbers=tuple(group_numbers),
-                detail={
-                    "reason": "same_idempotency_key",
-                    "severity": "error",
-                    "user_id": user_id,
-                    "idempotency_key": key,
-                    "statuses": statuses,
-                },
-            )
-        )
+        findings.append(orders_checks.shared_key_finding(user_id, key, group_numbers, statuses, activity_id=sale_id))
     return findings
 
 
