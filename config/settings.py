@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from here: the docs work offline, under the CSP
     "csp",
     "shop",
     "orders",
@@ -181,6 +182,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # --- Celery -----------------------------------------------------------------------
@@ -220,8 +224,8 @@ X_FRAME_OPTIONS = "DENY"
 # browser test run under the production policy: scripts and stylesheets only from this
 # origin, no inline <script>, no framing, forms post only here. Inline style="..."
 # attributes are still allowed (style-src-attr): a few templates draw progress bars
-# with them, and an attribute cannot run code. The API docs page loads Swagger UI from
-# its CDN and gets a wider policy of its own (config/urls.py).
+# with them, and an attribute cannot run code. Swagger UI on /api/docs/ is served from
+# this origin too (drf-spectacular-sidecar), so the docs need no exception.
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],
