@@ -13,6 +13,16 @@ from shop.errors import ShopError
 # Fields frozen once the units are set aside, and once customers can buy.
 FROZEN_WHEN_PUBLISHED = ("product", "stock_total", "per_user_limit")
 FROZEN_WHEN_LIVE = ("starts_at", "ends_at", "payment_minutes", "price")
+# Shown on the change page, never edited: the sale as it is right now.
+LIVE_STATE = (
+    "status_badge",
+    "remaining_in_redis",
+    "stock_available",
+    "live_orders",
+    "paid_orders",
+    "published_at",
+    "version",
+)
 
 
 @admin.register(SeckillActivity)
@@ -42,21 +52,7 @@ class SeckillActivityAdmin(VersionedModelAdmin):
         (None, {"fields": ("title", "product", "price", "is_enabled")}),
         ("Stock and limits", {"fields": ("stock_total", "per_user_limit", "payment_minutes")}),
         ("Window", {"fields": ("starts_at", "ends_at")}),
-        (
-            "Live state",
-            {
-                "fields": (
-                    "status_badge",
-                    "remaining_in_redis",
-                    "stock_available",
-                    "live_orders",
-                    "paid_orders",
-                    "published_at",
-                    "version",
-                    "loaded_version",
-                )
-            },
-        ),
+        ("Live state", {"fields": (*LIVE_STATE, "loaded_version")}),
     )
 
     def get_queryset(self, request):
@@ -72,15 +68,7 @@ class SeckillActivityAdmin(VersionedModelAdmin):
         )
 
     def get_readonly_fields(self, request, obj=None):
-        fields = [
-            "status_badge",
-            "remaining_in_redis",
-            "stock_available",
-            "live_orders",
-            "paid_orders",
-            "published_at",
-            "version",
-        ]
+        fields = list(LIVE_STATE)
         if obj is not None and obj.is_published:
             fields += FROZEN_WHEN_PUBLISHED
         if obj is not None and obj.has_started():
