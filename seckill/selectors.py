@@ -1,12 +1,10 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
-from orders.models import Order
 from seckill import stock
-from seckill.models import SeckillActivity, SeckillOrder, SeckillTicket
+from seckill.models import SeckillActivity, SeckillTicket
 from shop.errors import NotFound
 
 
@@ -81,17 +79,3 @@ def ticket_get_for_user(*, user, ticket):
     if found is None:
         raise NotFound("No such ticket.")
     return found
-
-
-def sale_counters(activity_ids):
-    """{id: {"orders": live orders, "paid": paid orders, "units": live units}} in one query."""
-    rows = (
-        SeckillOrder.objects.filter(activity_id__in=list(activity_ids))
-        .values("activity_id")
-        .annotate(
-            orders=Count("id", filter=Q(order__status__in=Order.LIVE_STATUSES)),
-            paid=Count("id", filter=Q(order__status=Order.Status.PAID)),
-            units=Sum("quantity", filter=Q(order__status__in=Order.LIVE_STATUSES)),
-        )
-    )
-    return {r["activity_id"]: {"orders": r["orders"], "paid": r["paid"], "units": r["units"] or 0} for r in rows}

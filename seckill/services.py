@@ -342,14 +342,6 @@ def _written_order(sale, order_id, item_id, number, user_id, quantity, total, id
     return order
 
 
-def order_for_reservation(reservation_id):
-    link = SeckillOrder.objects.select_related("order").filter(reservation_id=reservation_id).first()
-    return link.order if link else None
-
-
-# --- Units coming back ------------------------------------------------------------------
-
-
 def release_order_units(sender, order, reason, **kwargs):
     """Receiver of orders.signals.order_released: a flash-sale order was cancelled or expired.
 
