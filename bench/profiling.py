@@ -42,7 +42,7 @@ STAGES = (
     ("DRF token authentication (token + user query)", "rest_framework/authentication.py", "authenticate"),
     ("input serializer (PurchaseInputSerializer)", "rest_framework/serializers.py", "is_valid"),
     ("sale settings from process memory (cache.sale_info)", "seckill/cache.py", "sale_info"),
-    ("customer lock acquire (lock_acquire.lua)", "seckill/locks/redis_lock.py", "acquire"),
+    ("customer lock acquire (lock_acquire.lua)", "locks/redis_lock.py", "acquire"),
     ("purchase.lua (stock.reserve)", "seckill/stock.py", "reserve"),
     ("order transaction (seckill_order_create)", "seckill/services.py", "seckill_order_create"),
     ("customer lock release (lock_release.lua)", "seckill/purchase.py", "_release"),

@@ -48,8 +48,8 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from reconciliation import runner  # noqa: E402
 from seckill import keys, services, stock  # noqa: E402
-from seckill.reconciliation import runner  # noqa: E402
 
 SALES = 100
 ORDERS_PER_SALE = 10_000
@@ -67,8 +67,8 @@ EXPECTED_KINDS = {
     "duplicate_order": 1,
 }
 TABLES = (
-    "seckill_discrepancy",
-    "seckill_reconciliationrun",
+    "reconciliation_discrepancy",
+    "reconciliation_reconciliationrun",
     "seckill_seckillquota",
     "seckill_seckillticket",
     "seckill_seckillorder",
@@ -304,7 +304,7 @@ def main():
     else:
         print(f"Reusing the {ORDERS:,} orders in {connection.settings_dict['NAME']} (--fresh rebuilds them).")
     load_redis()
-    sql("UPDATE seckill_discrepancy SET state = 'open'")  # every run records the same problems again
+    sql("UPDATE reconciliation_discrepancy SET state = 'open'")  # every run records the same problems again
 
     print(f"Timing {args.runs} full reconciliation runs:")
     times, per_check, outcome = timed_runs(args.runs)

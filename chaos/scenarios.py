@@ -23,11 +23,11 @@ from bench.stack import children_of
 from chaos.checks import live_units, sale_violations
 from chaos.driver import Client, buyers_loop, together
 from chaos.stack import ChaosStack
+from core.errors import ShopError
 from orders import services as order_services
 from orders.models import Order
 from seckill import services, stock
 from seckill.models import SeckillActivity, SeckillTicket
-from shop.errors import ShopError
 from shop.models import Product
 
 
@@ -471,7 +471,7 @@ def pay_vs_expiry(ctx, rng, races=200):
 def two_beats(ctx, rng):
     """Two beat processes fire every job twice: each overdue order expires once (its units come
     back once) and each reconciliation tick produces one run."""
-    from seckill.reconciliation.models import ReconciliationRun
+    from reconciliation.models import ReconciliationRun
 
     result = RunResult()
     overrides = {"BEAT_INTERVAL_OVERRIDES": "orders-expire-overdue=1,seckill-reconcile-nightly=2"}

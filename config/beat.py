@@ -43,19 +43,19 @@ BEAT_SCHEDULE = {
         "task": "seckill.tasks.release_stranded_reservations",
         "schedule": 60.0,
     },
-    # Reconciliation (DESIGN.md §6) finds what the real-time path missed: oversold or
+    # Reconciliation (docs/reconciliation.md) finds what the real-time path missed: oversold or
     # over-limit orders, duplicates, stock drift between the DB and Redis, stranded
     # units. Nightly, in the quiet hours, over everything; the run claims the night's
     # slot (unique index), so a second beat scheduler's copy does nothing.
     "seckill-reconcile-nightly": {
-        "task": "seckill.tasks.reconcile_nightly",
+        "task": "reconciliation.tasks.reconcile_nightly",
         "schedule": crontab(hour=3, minute=30),
     },
     # Each sale is also reconciled on its own 5 to 60 minutes after it ends, so a problem
     # reaches staff the same day. One run per sale (slot "sale-ended:<id>"); a tick that
     # finds the reconciliation lock taken leaves the sale for the next tick.
     "seckill-reconcile-ended-sales": {
-        "task": "seckill.tasks.reconcile_ended_sales",
+        "task": "reconciliation.tasks.reconcile_ended_sales",
         "schedule": 300.0,
     },
 }

@@ -2,7 +2,7 @@
 
 from django.views import defaults
 
-from shop.api_errors import json_page_not_found, json_server_error
+from core.api_errors import json_page_not_found, json_server_error
 
 
 def page_not_found(request, exception):

@@ -12,7 +12,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django_redis import get_redis_connection
 
-from seckill.reconciliation.selectors import monitoring_summary
+from reconciliation.selectors import monitoring_summary
 
 
 def _probe(check):

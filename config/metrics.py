@@ -1,7 +1,7 @@
 """`/metrics`: Prometheus text for staff, or for a scraper that sends METRICS_TOKEN.
 
-Lock metrics (seckill/locks/metrics.py), reconciliation results
-(seckill/reconciliation/metrics.py) and anything else registered with prometheus_client
+Lock metrics (locks/metrics.py), reconciliation results
+(reconciliation/metrics.py) and anything else registered with prometheus_client
 land here. Under gunicorn, set PROMETHEUS_MULTIPROC_DIR to an empty directory before
 the workers start, and this view adds up every worker's values; without it each scrape
 sees only the worker that answered it (the reconciliation gauges are read from the
@@ -16,8 +16,8 @@ from django.http import HttpResponse, HttpResponseForbidden
 from django.views.decorators.cache import never_cache
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
-import seckill.locks.metrics  # noqa: F401 - registers the lock metrics before the first scrape
-from seckill.reconciliation.metrics import registry as reconciliation_registry
+import locks.metrics  # noqa: F401 - registers the lock metrics before the first scrape
+from reconciliation.metrics import registry as reconciliation_registry
 
 
 def _registry():

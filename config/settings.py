@@ -32,9 +32,13 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from here: the docs work offline, under the CSP
     "csp",
+    "core",
+    "locks",
+    "accounts",
     "shop",
     "orders",
     "seckill",
+    "reconciliation",
 ]
 
 MIDDLEWARE = [
@@ -80,7 +84,7 @@ DATABASES["default"].setdefault("OPTIONS", {}).update(
         "charset": "utf8mb4",
         "isolation_level": "read committed",
         # A purchase waiting on a row lock gives up after a few seconds (and is retried a
-        # bounded number of times, shop/db.py) instead of holding a worker for 50 s.
+        # bounded number of times, core/db.py) instead of holding a worker for 50 s.
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION', innodb_lock_wait_timeout="
         + str(env.int("DB_LOCK_WAIT_TIMEOUT", default=5)),
         "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
@@ -126,11 +130,11 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 
 # --- Auth -----------------------------------------------------------------------
 LOGIN_URL = "login"
-# Every password check goes through the failed-login lockout (shop/login_throttle.py),
+# Every password check goes through the failed-login lockout (accounts/login_throttle.py),
 # on every login form (shop, admin, token API). ModelBackend stays listed so sessions
 # logged in through it remain valid; the throttled backend never lets it check a password.
 AUTHENTICATION_BACKENDS = [
-    "shop.login_throttle.ThrottledModelBackend",
+    "accounts.login_throttle.ThrottledModelBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_REDIRECT_URL = "/"
@@ -169,7 +173,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
-    "EXCEPTION_HANDLER": "shop.api_errors.json_exception_handler",
+    "EXCEPTION_HANDLER": "core.api_errors.json_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
@@ -243,7 +247,7 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# Failed-login lockout (shop/login_throttle.py), counted in Redis. After
+# Failed-login lockout (accounts/login_throttle.py), counted in Redis. After
 # LOGIN_FAILURES_PER_USERNAME failures for one username, or LOGIN_FAILURES_PER_IP from
 # one address, within LOGIN_FAILURE_WINDOW_SECONDS, that username or address is locked
 # for LOGIN_LOCKOUT_SECONDS. Per address is generous: offices and carriers share one.

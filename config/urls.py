@@ -1,25 +1,23 @@
 from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from accounts import api as accounts_api
 from config.health import healthz
 from config.metrics import metrics
+from core import openapi as _openapi_extensions  # noqa: F401 - registers schema extensions
 from orders import api as orders_api
 from seckill import api as seckill_api
 from shop import api as shop_api
-from shop import auth_api
-from shop import openapi as _openapi_extensions  # noqa: F401 - registers schema extensions
-from shop import views as shop_views
 
 # Swagger UI adds a <style> element at run time; on this page only, inline styles (never
 # scripts) are allowed. Its scripts come from this origin (drf-spectacular-sidecar).
 DOCS_VIEW = csp_update({"style-src": ["'unsafe-inline'"]})(SpectacularSwaggerSplitView.as_view(url_name="api:schema"))
 
 api_patterns = [
-    path("auth/token/", auth_api.TokenApi.as_view(), name="token"),
+    path("auth/token/", accounts_api.TokenApi.as_view(), name="token"),
     path("products/", shop_api.ProductListApi.as_view(), name="product-list"),
     path("products/<slug:slug>/", shop_api.ProductDetailApi.as_view(), name="product-detail"),
     path("orders/", orders_api.OrderListCreateApi.as_view(), name="order-list"),
@@ -41,9 +39,7 @@ urlpatterns = [
     path("", include("shop.urls")),
     path("", include("orders.urls")),
     path("api/", include((api_patterns, "api"))),
-    path("accounts/login/", shop_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("accounts/signup/", shop_views.signup, name="signup"),
+    path("", include("accounts.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),

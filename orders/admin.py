@@ -1,8 +1,8 @@
 from django.contrib import admin, messages
 
+from core.errors import ShopError
 from orders import services
 from orders.models import Order, OrderItem
-from shop.errors import ShopError
 
 
 class OrderItemInline(admin.TabularInline):

@@ -1,24 +1,17 @@
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.errors import NotFound
+from core.http import idempotency_key_from
+from core.openapi import IDEMPOTENCY_HEADER, PAGE_PARAMETER, ErrorSerializer
 from orders import selectors, services
 from orders.serializers import OrderCreateInputSerializer, OrderOutputSerializer
-from shop.errors import NotFound
 from shop.models import Product
-from shop.openapi import PAGE_PARAMETER, ErrorSerializer
 
-IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    {"type": "string", "pattern": "^[A-Za-z0-9_.:-]{0,64}$", "maxLength": 64},
-    OpenApiParameter.HEADER,
-    description=(
-        "Up to 64 characters [A-Za-z0-9_.:-] (empty: no key). A retry with the same key returns the first answer."
-    ),
-)
 PaginatedOrderList = inline_serializer(
     "PaginatedOrderList",
     fields={
@@ -28,10 +21,6 @@ PaginatedOrderList = inline_serializer(
         "results": OrderOutputSerializer(many=True),
     },
 )
-
-
-def idempotency_key_from(request):
-    return services.clean_idempotency_key(request.headers.get("Idempotency-Key"))
 
 
 @extend_schema(tags=["orders"])

@@ -1,5 +1,5 @@
+from core.errors import NotFound
 from orders.models import Order
-from shop.errors import NotFound
 
 
 def order_list_for_user(*, user):

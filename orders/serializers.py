@@ -1,8 +1,8 @@
 from django.conf import settings
 from rest_framework import serializers
 
+from core.api_errors import StrictInputSerializer
 from orders.models import Order, OrderItem
-from shop.api_errors import StrictInputSerializer
 
 
 class OrderItemOutputSerializer(serializers.ModelSerializer):

@@ -1,6 +1,6 @@
 """Order writes: create from a cart, pay, cancel, expire.
 
-Every state change is a version-checked conditional UPDATE (shop/versioning.py), so
+Every state change is a version-checked conditional UPDATE (core/versioning.py), so
 two writers racing on one order (a payment and a cancel, a payment and the expiry
 sweep) end with exactly one of them applied; the loser re-reads, sees the new state
 and gets a clear InvalidState.
@@ -8,7 +8,6 @@ and gets a clear InvalidState.
 
 import contextlib
 import logging
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -17,14 +16,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.db import atomic_with_retry
+from core.errors import InsufficientStock, InvalidInput, InvalidState, NotFound, ProductUnavailable, ShopError
+from core.versioning import update_with_version
 from orders.models import Order, OrderItem
 from orders.payments import PaymentDeclined
 from orders.payments import gateway as default_gateway
 from orders.signals import order_released
-from shop.db import atomic_with_retry
-from shop.errors import InsufficientStock, InvalidInput, InvalidState, NotFound, ProductUnavailable, ShopError
 from shop.models import Product
-from shop.versioning import update_with_version
 
 log = logging.getLogger(__name__)
 
@@ -40,16 +39,6 @@ class PaymentFailed(ShopError):
     default_detail = "The payment was declined."
 
 
-_IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
-
-
-def clean_idempotency_key(key):
-    """None for no key; the key itself if well-formed; InvalidInput otherwise."""
-    if key is None or key == "":
-        return None
-    if not isinstance(key, str) or not _IDEMPOTENCY_KEY_RE.match(key):
-        raise InvalidInput("An idempotency key is 1 to 64 letters, digits or _ . : - characters.")
-    return key
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core.errors import NotFound, ShopError
+from core.http import clean_idempotency_key
 from orders import selectors, services
 from orders.cart import SessionCart
-from shop.errors import NotFound, ShopError
 from shop.models import Product
 
 
@@ -64,7 +65,7 @@ def checkout(request):
             order, created = services.order_create(
                 user=request.user,
                 lines=cart.lines(),
-                idempotency_key=services.clean_idempotency_key(request.POST.get("idempotency_key")),
+                idempotency_key=clean_idempotency_key(request.POST.get("idempotency_key")),
             )
         except ShopError as exc:
             messages.error(request, exc.detail)

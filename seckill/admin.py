@@ -3,12 +3,11 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils.html import format_html
 
+from core.admin_versioning import VersionedModelAdmin
+from core.errors import ShopError
 from orders.models import Order
 from seckill import services, stock
 from seckill.models import SeckillActivity, SeckillOrder, SeckillTicket
-from seckill.reconciliation import admin as reconciliation_admin  # noqa: F401 - registers its admin pages
-from shop.admin_versioning import VersionedModelAdmin
-from shop.errors import ShopError
 
 # Fields frozen once the units are set aside, and once customers can buy.
 FROZEN_WHEN_PUBLISHED = ("product", "stock_total", "per_user_limit")

@@ -5,7 +5,8 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from orders.api import IDEMPOTENCY_HEADER, ErrorSerializer, idempotency_key_from
+from core.http import client_ip, idempotency_key_from
+from core.openapi import IDEMPOTENCY_HEADER, ErrorSerializer
 from orders.serializers import OrderOutputSerializer, order_payload
 from seckill import cache, purchase_token, selectors, shared_ip
 from seckill.errors import SoldOut
@@ -30,11 +31,6 @@ PURCHASE_TOKEN_HEADER = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Required when the shop requires purchase tokens: from GET .../token/ shortly before the start.",
 )
-
-
-def client_ip(request):
-    """The peer address. Behind a proxy, configure it to overwrite REMOTE_ADDR (docs/security.md)."""
-    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 @extend_schema(tags=["flash sales"])
@@ -85,7 +81,7 @@ class PurchaseApi(APIView):
         data.is_valid(raise_exception=True)
         idempotency_key = idempotency_key_from(request)
         purchase_token.require(request.headers.get("Purchase-Token"), user_id=request.user.pk, activity_id=activity_id)
-        ip = client_ip(request)
+        ip = client_ip(request) or "unknown"
         with shared_ip.buyer_slot(activity_id=activity_id, user_id=request.user.pk, client_ip=ip):
             outcome = purchase(
                 activity_id=activity_id,

@@ -1,6 +1,6 @@
 """The answers a flash-sale purchase can get besides success (DESIGN.md §6)."""
 
-from shop.errors import Busy, InvalidInput, NotFound, ServiceUnavailable, ShopError
+from core.errors import Busy, InvalidInput, NotFound, ServiceUnavailable, ShopError
 
 __all__ = [
     "Busy",

@@ -18,9 +18,6 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from seckill.locks.fencing import FencingToken  # noqa: F401 - registers the model with this app
-from seckill.reconciliation.models import Discrepancy, ReconciliationRun  # noqa: F401 - registers the models
-
 # No database foreign key from the order-side tables to the sale row. InnoDB checks a
 # foreign key by taking a shared lock on the parent row; every purchase of a sale
 # inserts such children and then decrements the sale row, so two purchases would each

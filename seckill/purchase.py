@@ -25,11 +25,11 @@ from django.db import DatabaseError
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core.errors import ShopError
+from locks import LockNotOwnedError, RedisLock, StaleTokenError
 from orders.models import Order
 from seckill import cache, keys, services, stock
 from seckill.errors import Busy, Ended, LimitReached, NotFound, NotStarted, RateLimited, SoldOut, Unavailable
-from seckill.locks import LockNotOwnedError, RedisLock, StaleTokenError
-from shop.errors import ShopError
 
 log = logging.getLogger(__name__)
 

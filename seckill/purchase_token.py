@@ -27,9 +27,9 @@ from django.conf import settings
 from django.core import signing
 from redis.exceptions import RedisError
 
+from core.errors import ShopError
 from seckill import cache, stock
 from seckill.errors import Ended, NotFound, NotStarted, Unavailable
-from shop.errors import ShopError
 
 SALT = "seckill.purchase-token.v1"
 MAX_TOKEN_LENGTH = 512  # a real token is ~70 characters; anything longer is not worth unsigning

@@ -3,9 +3,9 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from core.errors import NotFound
 from seckill import stock
 from seckill.models import SeckillActivity, SeckillTicket
-from shop.errors import NotFound
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from shop.api_errors import StrictInputSerializer
+from core.api_errors import StrictInputSerializer
 
 MAX_QUANTITY = 100
 

@@ -10,14 +10,14 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from core.db import atomic_with_retry
+from core.errors import InvalidState
+from locks import LockNotOwnedError, RedisLock, StaleTokenError, lock_metrics
 from orders.models import Order, OrderItem, new_order_number
 from orders.services import order_expire, take_stock
 from seckill import cache, stock
 from seckill.errors import LimitReached, SoldOut, Unavailable
-from seckill.locks import LockNotOwnedError, RedisLock, StaleTokenError, lock_metrics
 from seckill.models import SeckillActivity, SeckillOrder, SeckillQuota, SeckillTicket
-from shop.db import atomic_with_retry
-from shop.errors import InvalidState
 from shop.models import Product
 
 log = logging.getLogger(__name__)

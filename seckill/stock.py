@@ -7,18 +7,21 @@ database refuses an oversell or an over-limit order on its own (seckill/models.p
 
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django_redis import get_redis_connection
 
+from core.lua import LuaScript
 from seckill import keys
-from seckill.lua import LuaScript
 
-PURCHASE = LuaScript("purchase.lua")
-RELEASE = LuaScript("release.lua")
-RESTOCK = LuaScript("restock.lua")
-WARM = LuaScript("warm.lua")
-RESYNC = LuaScript("resync.lua")
+_LUA = Path(__file__).resolve().parent / "lua"
+
+PURCHASE = LuaScript(_LUA / "purchase.lua")
+RELEASE = LuaScript(_LUA / "release.lua")
+RESTOCK = LuaScript(_LUA / "restock.lua")
+WARM = LuaScript(_LUA / "warm.lua")
+RESYNC = LuaScript(_LUA / "resync.lua")
 
 # Redis keeps a sale's keys this long after it ends, for reconciliation and late expiries.
 KEEP_AFTER_END = timedelta(days=7)

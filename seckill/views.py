@@ -10,11 +10,10 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from orders.services import clean_idempotency_key
+from core.errors import NotFound, ShopError
+from core.http import clean_idempotency_key, client_ip
 from seckill import purchase_token, selectors, shared_ip
-from seckill.api import client_ip
 from seckill.purchase import purchase
-from shop.errors import NotFound, ShopError
 from shop.selectors import product_list_on_sale
 
 
@@ -69,7 +68,7 @@ def _buy_form_gate(request, activity_id):
 @require_POST
 def sale_buy(request, activity_id):
     _sale_or_404(activity_id)
-    ip = client_ip(request)
+    ip = client_ip(request) or "unknown"
     try:
         idempotency_key = clean_idempotency_key(request.POST.get("idempotency_key"))
         purchase_token.require(request.POST.get("purchase_token"), user_id=request.user.pk, activity_id=activity_id)

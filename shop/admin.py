@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from shop.admin_versioning import VersionedModelAdmin
+from core.admin_versioning import VersionedModelAdmin
 from shop.models import Product
 
 

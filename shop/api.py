@@ -2,8 +2,8 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import generics
 from rest_framework.permissions import AllowAny
 
+from core.openapi import PAGE_PARAMETER, ErrorSerializer
 from shop import selectors
-from shop.openapi import PAGE_PARAMETER, ErrorSerializer
 from shop.serializers import ProductOutputSerializer
 
 

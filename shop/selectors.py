@@ -1,4 +1,4 @@
-from shop.errors import NotFound
+from core.errors import NotFound
 from shop.models import Product
 
 

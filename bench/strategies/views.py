@@ -32,13 +32,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.db import atomic_with_retry
+from core.errors import InsufficientStock
 from orders.models import Order, OrderItem
 from orders.serializers import OrderOutputSerializer
 from orders.services import CartLine, order_create
 from seckill.errors import Busy, LimitReached, NotFound, SoldOut
 from seckill.serializers import PurchaseInputSerializer
-from shop.db import atomic_with_retry
-from shop.errors import InsufficientStock
 from shop.models import Product
 
 LIMIT = 1  # units per customer in the benchmark scenario

@@ -3,10 +3,10 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from core.errors import InsufficientStock, InvalidState
 from orders import services
 from orders.models import Order, OrderItem
 from orders.services import CartLine, order_create
-from shop.errors import InsufficientStock, InvalidState
 from shop.models import Product
 from shop.tests.concurrency import run_concurrently
 from shop.tests.factories import ProductFactory, UserFactory

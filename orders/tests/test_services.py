@@ -3,11 +3,12 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from core.errors import InsufficientStock, InvalidInput, InvalidState, NotFound, ProductUnavailable
+from core.http import clean_idempotency_key
 from orders import services
 from orders.models import Order
 from orders.payments import PaymentDeclined, SimulatedGateway
 from orders.services import CartLine, order_create
-from shop.errors import InsufficientStock, InvalidInput, InvalidState, NotFound, ProductUnavailable
 from shop.models import Product
 from shop.tests.factories import ProductFactory
 
@@ -152,8 +153,8 @@ def test_sweep_expires_overdue_orders_once_even_when_run_twice(customer, product
 
 
 def test_idempotency_key_format_is_checked():
-    assert services.clean_idempotency_key("") is None
-    assert services.clean_idempotency_key("abc-123_x.y:z") == "abc-123_x.y:z"
+    assert clean_idempotency_key("") is None
+    assert clean_idempotency_key("abc-123_x.y:z") == "abc-123_x.y:z"
     for bad in ["x" * 65, "has space", "naïve", "a/b"]:
         with pytest.raises(InvalidInput):
-            services.clean_idempotency_key(bad)
+            clean_idempotency_key(bad)

@@ -6,15 +6,15 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
+from core.errors import InvalidState
+from locks import RedisLock
 from orders import services as order_services
 from orders.models import Order
 from seckill import cache, keys, purchase, services, stock
 from seckill.errors import Busy, Ended, LimitReached, NotFound, NotStarted, SoldOut, Unavailable
-from seckill.locks import RedisLock
 from seckill.models import SeckillOrder, SeckillQuota, SeckillTicket
 from seckill.tests.conftest import create_customers, create_sale
 from seckill.tests.invariants import assert_invariants, sale_state
-from shop.errors import InvalidState
 from shop.models import Product
 from shop.tests.concurrency import run_concurrently
 

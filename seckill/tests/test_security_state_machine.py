@@ -29,6 +29,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from core.errors import ShopError
 from orders import services as order_services
 from orders.models import Order
 from seckill import cache, services, stock
@@ -36,7 +37,6 @@ from seckill.models import SeckillOrder
 from seckill.purchase import purchase
 from seckill.tests.conftest import create_customers, create_sale
 from seckill.tests.invariants import assert_invariants, sale_state
-from shop.errors import ShopError
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
@@ -49,7 +49,7 @@ def reconcile_and_repair(activity_id):
     """The reconciliation with repair: the reconciliation module when it is there, else the
     two services it repairs with (re-sync Redis from the DB, give stranded units back)."""
     try:
-        from seckill.reconciliation.runner import reconcile
+        from reconciliation.runner import reconcile
     except ImportError:
         services.release_stranded_reservations(activity_id=activity_id, older_than_s=0)
         services.activity_resync(activity_id=activity_id)

@@ -1,7 +1,7 @@
 """Mass assignment: fields that belong to the shop, sent to every write endpoint.
 
 JSON endpoints that take a body refuse any field they do not declare with 400
-`{code: invalid, errors: {field: ...}}` (shop/api_errors.StrictInputSerializer), and
+`{code: invalid, errors: {field: ...}}` (core/api_errors.StrictInputSerializer), and
 the schema says so (`additionalProperties: false`). Endpoints without a body (pay,
 cancel) and the web forms ignore whatever else is posted: they read only their own
 named inputs. Either way nothing changes: no order, no stock, no status, no price.

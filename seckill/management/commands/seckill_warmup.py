@@ -1,8 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from core.errors import ShopError
 from seckill import services
 from seckill.models import SeckillActivity
-from shop.errors import ShopError
 
 
 class Command(BaseCommand):
