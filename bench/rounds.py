@@ -1,0 +1,164 @@
+"""One bench run's measuring: the servers it drives (start_servers) and Bench, which runs
+each unit of a round (fresh stock, a wrk phase, the outcome read from the database) and
+records its figures. bench/run.py builds the stack and calls them round after round."""
+
+import time
+
+from bench import stack as stk
+from bench.cli import STRATEGIES
+from bench.loadgen import run_wrk, summarize
+
+
+class Bench:
+    def __init__(self, args, mode, stack, data):
+        self.args = args
+        self.mode = mode
+        self.stack = stack
+        self.data = data
+        self.results = {name: [] for name in STRATEGIES}
+        self.servers = {}
+        self.redis = None
+        self.celery = None
+        self.mariadb_pids = stk.pids_named("mariadbd") or stk.pids_named("mysqld")
+        self.tokens_file = None
+
+    # -- measuring ------------------------------------------------------------------------
+
+    def cpu(self, server):
+        snap = {
+            "gunicorn": server.cpu(),
+            "redis": self.redis.cpu(),
+            "mariadbd (shared)": sum(stk.cpu_seconds(p) for p in self.mariadb_pids),
+        }
+        if self.celery is not None:
+            snap["celery"] = self.celery.cpu()
+        return snap
+
+    def settle(self, server, timeout=20.0):
+        """Wait until the server has answered what wrk left queued (its CPU goes quiet)."""
+        deadline = time.monotonic() + timeout
+        before = server.cpu()
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            now = server.cpu()
+            if now - before < 0.02:
+                return
+            before = now
+
+    def phase(self, server, path, *, stop_on_sold_out, round_no, fixed_s=None):
+        base = self.servers[server]
+        before = self.cpu(base["service"])
+        raw = run_wrk(
+            f"{base['url']}{path}",
+            self.tokens_file,
+            threads=self.args.wrk_threads,
+            connections=self.args.connections,
+            duration_s=fixed_s or self.mode["cap_s"],
+            stop_on_sold_out=stop_on_sold_out,
+            offset=round_no * 397,
+            stack=self.stack,
+        )
+        self.settle(base["service"])
+        after = self.cpu(base["service"])
+        result = summarize(raw)
+        cpu = {k: round(after[k] - before[k], 2) for k in before}
+        result["cpu_s"] = cpu
+        if result["responses"]:
+            result["server_cpu_ms_per_request"] = round(1000 * cpu["gunicorn"] / result["responses"], 2)
+        result["sell_out_reached"] = result["sold_out_seen_by_threads"] >= 1
+        return result
+
+    # -- the units ----------------------------------------------------------------------------
+
+    def run_unit(self, unit, r):
+        d = self.data
+        stock = self.args.stock
+        fixed = self.args.fixed_seconds or self.mode["fixed_s"]
+        if unit == "ceiling":
+            res = self.phase("sync", "/bench/ceiling/1/", stop_on_sold_out=False, round_no=r, fixed_s=fixed)
+            self.record("ceiling", r, res, {})
+        elif unit == "seckill":
+            sale = d.create_sale(f"seckill-r{r}", stock)
+            path = f"/api/seckill/activities/{sale}/purchase/"
+            selling = self.phase("sync", path, stop_on_sold_out=True, round_no=r)
+            after_selling = d.sale_outcome(sale)
+            soldout = self.phase("sync", path, stop_on_sold_out=False, round_no=r, fixed_s=fixed)
+            final = d.sale_outcome(sale)
+            selling["after_selling_phase"] = {
+                k: after_selling[k] for k in ("sold", "redis_remaining", "open_reservations")
+            }
+            self.record("seckill", r, selling, final)
+            soldout["sold_during_phase"] = final["sold"] - after_selling["sold"]
+            self.record("seckill_soldout", r, soldout, final)
+        elif unit == "seckill_async":
+            sale = d.create_sale(f"async-r{r}", stock)
+            path = f"/api/seckill/activities/{sale}/purchase/"
+            before = self.celery.cpu()
+            res = self.phase("async", path, stop_on_sold_out=True, round_no=r)
+            started = time.monotonic()
+            while d.pending_tickets(sale) and time.monotonic() - started < 180:
+                time.sleep(0.2)
+            res["drain_s"] = round(time.monotonic() - started, 2)
+            res["celery_cpu_s"] = round(self.celery.cpu() - before, 2)
+            outcome = d.sale_outcome(sale)
+            res["tickets"] = outcome.pop("tickets")
+            self.record("seckill_async", r, res, outcome)
+        elif unit in ("db_pessimistic", "db_optimistic", "naive"):
+            product = d.create_product(f"{unit}-r{r}", stock)
+            if unit == "naive":
+                d.prepare_naive(product, stock)
+            path = f"/bench/{unit.replace('_', '-')}/{product}/purchase/"
+            res = self.phase("sync", path, stop_on_sold_out=True, round_no=r)
+            self.record(unit, r, res, d.product_outcome(product, stock, naive=unit == "naive"))
+        else:
+            raise ValueError(unit)
+
+    def record(self, name, r, res, outcome):
+        outcome = {k: v for k, v in outcome.items() if k != "tickets"}
+        entry = {"round": r + 1, **res, **outcome}
+        self.results[name].append(entry)
+        bad = ""
+        if name != "ceiling" and (outcome.get("oversold") or outcome.get("undersold") or outcome.get("over_limit")):
+            bad = (
+                f"  oversold {outcome['oversold']} undersold {outcome['undersold']} over_limit {outcome['over_limit']}"
+            )
+        sold = f" sold {outcome['sold']}/{outcome['stock']}" if outcome else ""
+        print(
+            f"  {name:<16} {res['rps']:>8.1f} req/s  p50 {res['p50_ms']:>7.1f}  p99 {res['p99_ms']:>7.1f} ms"
+            f"  answers {res['answers']}  errors {res['errors']}{sold}{bad}",
+            flush=True,
+        )
+
+
+def start_servers(args, stack, redis_port, units, env_sync, env_async):
+    servers = {}
+    web_port = stk.free_port(8391)
+    servers["sync"] = {
+        "service": stk.start_gunicorn(
+            stack,
+            "gunicorn-sync",
+            web_port,
+            env_sync,
+            workers=args.workers,
+            worker_class=args.worker_class,
+            threads=args.threads,
+        ),
+        "url": f"http://127.0.0.1:{web_port}",
+    }
+    celery = None
+    if "seckill_async" in units:
+        async_port = stk.free_port(8392 if web_port != 8392 else 8393)
+        servers["async"] = {
+            "service": stk.start_gunicorn(
+                stack,
+                "gunicorn-async",
+                async_port,
+                env_async,
+                workers=args.workers,
+                worker_class=args.worker_class,
+                threads=args.threads,
+            ),
+            "url": f"http://127.0.0.1:{async_port}",
+        }
+        celery = stk.start_celery(stack, env_async, concurrency=args.celery_concurrency)
+    return servers, celery
