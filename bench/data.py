@@ -117,7 +117,7 @@ def create_product(tag, units):
 
 
 def prepare_naive(product_id, units):
-    """The seed's stock hash, loaded with the product's units; no lock held."""
+    """The stock hash of the incident's code (docs/architecture.md), loaded with the product's units; no lock held."""
     lock_key, info_key = naive_keys(product_id)
     client = stock.redis()
     client.delete(lock_key)

@@ -1,4 +1,4 @@
-"""I1-I5 (DESIGN.md §3) read straight from MariaDB and Redis after a scenario settled.
+"""I1-I5 (docs/architecture.md) read straight from MariaDB and Redis after a scenario settled.
 
 Each check returns a list of violations (sentences); an empty list means it holds.
 The queries are independent of the reconciliation code they help to test.

@@ -14,7 +14,7 @@ stack: gunicorn (sync workers), Celery, MariaDB and a redis-server of its own. E
 starts a sale, drives buyers over HTTP, injects one fault at a random moment (seeded,
 so a run can be repeated with `--seed`), lets the system settle with the repairs
 production runs (stranded-unit sweep, ticket re-drive, re-sync), sells whatever is left
-to fresh buyers, and checks I1-I5 (DESIGN.md §3) from the database and Redis
+to fresh buyers, and checks I1-I5 (docs/architecture.md) from the database and Redis
 (`chaos/checks.py`). A violation is any broken invariant, any 5xx other than 503, or a
 scenario's own promise (named in its description) not kept.
 

@@ -6,15 +6,16 @@ first) and IsAuthenticated, behind the same middleware as
 the same input serializer and answer with the same order serializer, so the only
 difference left is how stock and the per-customer limit are handled.
 
-Each purchasing strategy sells its own product row (bench/run.py makes a fresh one
+Each purchasing strategy sells its own product row (bench/rounds.py makes a fresh one
 with 1,000 units per round), with a limit of one unit per customer:
 
 - db_pessimistic: SELECT ... FOR UPDATE on the product row, then the order insert.
 - db_optimistic: the shop's checkout (orders.services.order_create): version-checked
   conditional UPDATE of the product with retries (take_stock), then the order insert.
-- naive: the seed incident's code (../shared/seeds/incident-redis-lock-oversell.txt),
-  the bad example: SETNX + TTL lock, a plain DEL in `finally`, read-then-decrement of
-  the stock in Redis, then the order insert. It oversells; that is its purpose.
+- naive: the code of the incident told in docs/architecture.md ("The incident this
+  design answers"), the bad example: SETNX + TTL lock, a plain DEL in `finally`,
+  read-then-decrement of the stock in Redis, then the order insert. It oversells; that
+  is its purpose.
 
 For the two DB strategies the limit of one is the unique (user, idempotency_key)
 index of orders: every order of a strategy's product carries the key
@@ -128,17 +129,17 @@ class OptimisticPurchaseApi(APIView):
         return _created(order)
 
 
-# --- naive: the seed incident's code, kept only here as the bad example ---------------------
+# --- naive: the incident's code (docs/architecture.md), kept only here as the bad example ----
 
 
 def naive_keys(product_id):
-    """The seed's `"key:" + seckillId` lock and its `key + ":info"` hash with a `stock` field."""
+    """The incident's `"key:" + seckillId` lock and its `key + ":info"` hash with a `stock` field."""
     key = f"bench:naive:{product_id}"
     return key, f"{key}:info"
 
 
 class NaivePurchaseApi(APIView):
-    """DO NOT COPY. A line-by-line port of the incident's seckillHandle():
+    """DO NOT COPY. A line-by-line port of the incident's seckillHandle() (docs/architecture.md):
 
         try {
             lockFlag = setIfAbsent(key, "val", 10, SECONDS);      // SETNX + TTL, same value for all
@@ -154,7 +155,7 @@ class NaivePurchaseApi(APIView):
             delete(key);                                           // plain DEL, even if not ours
         }
 
-    (The article's `delete("key")` deletes a literal "key"; the incident's analysis, which
+    (The incident's original `delete("key")` deletes a literal "key"; its analysis, which
     this follows, is that the holder's DEL removes whoever's lock is there.)
     A request that does not get the lock answers 429 busy; the `finally` still deletes the
     lock, so the next request gets in while the holder is still working, and two
