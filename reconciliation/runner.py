@@ -24,7 +24,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from locks import LockNotOwnedError, MySQLNamedLock
+from locks import LockAcquireTimeout, MySQLNamedLock, held
 from reconciliation import checks
 from reconciliation.models import Discrepancy, DiscrepancyKind, ReconciliationRun
 from seckill import services, stock
@@ -102,34 +102,34 @@ def reconcile(
         )
 
     lock = MySQLNamedLock(LOCK_NAME, timeout=0, metric_label="seckill_reconcile")
-    if not lock.acquire(blocking=False):
-        raise ReconciliationBusy("Another reconciliation run is in progress.")
     try:
-        run = _start_run(scope, fix=fix, triggered_by=triggered_by, slot=slot)
-        started = time.monotonic()
-        try:
-            findings, errors = _run_checks(scope, progress)
-            recorded = _record(run, findings)
-            repairs = _repair(scope, run, findings, recorded) if fix else []
-        except Exception as exc:
-            _finish(run, status=ReconciliationRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
-            raise
-        outcome = Outcome(run, findings, recorded, repairs, scope.notes, errors, time.monotonic() - started)
-        _finish(
-            run,
-            status=outcome.status,
-            found=len(findings),
-            counts=outcome.counts,
-            repairs=repairs,
-            notes=scope.notes,
-            error="\n".join(errors),
-        )
-        return outcome
-    finally:
-        try:
-            lock.release()
-        except LockNotOwnedError:
-            log.warning("reconciliation lock was lost before the run ended (its DB connection broke)")
+        with held(lock, blocking=False, lost_message="its DB connection broke before the run ended"):
+            return _locked_run(scope, fix=fix, triggered_by=triggered_by, slot=slot, progress=progress)
+    except LockAcquireTimeout as exc:
+        raise ReconciliationBusy("Another reconciliation run is in progress.") from exc
+
+
+def _locked_run(scope, *, fix, triggered_by, slot, progress):
+    run = _start_run(scope, fix=fix, triggered_by=triggered_by, slot=slot)
+    started = time.monotonic()
+    try:
+        findings, errors = _run_checks(scope, progress)
+        recorded = _record(run, findings)
+        repairs = _repair(scope, run, findings, recorded) if fix else []
+    except Exception as exc:
+        _finish(run, status=ReconciliationRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
+        raise
+    outcome = Outcome(run, findings, recorded, repairs, scope.notes, errors, time.monotonic() - started)
+    _finish(
+        run,
+        status=outcome.status,
+        found=len(findings),
+        counts=outcome.counts,
+        repairs=repairs,
+        notes=scope.notes,
+        error="\n".join(errors),
+    )
+    return outcome
 
 
 def reconcile_scheduled(*, slot, triggered_by, activity_ids=None):

@@ -8,7 +8,7 @@ from rest_framework.views import APIView
 from core.http import client_ip, idempotency_key_from
 from core.openapi import IDEMPOTENCY_HEADER, ErrorSerializer
 from orders.serializers import OrderOutputSerializer, order_payload
-from seckill import cache, purchase_token, selectors, shared_ip
+from seckill import cache, purchase_token, selectors
 from seckill.errors import SoldOut
 from seckill.purchase import purchase
 from seckill.serializers import PurchaseInputSerializer, SaleOutputSerializer, TicketOutputSerializer
@@ -80,19 +80,17 @@ class PurchaseApi(APIView):
         data = PurchaseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         idempotency_key = idempotency_key_from(request)
-        purchase_token.require(request.headers.get("Purchase-Token"), user_id=request.user.pk, activity_id=activity_id)
-        ip = client_ip(request) or "unknown"
-        with shared_ip.buyer_slot(activity_id=activity_id, user_id=request.user.pk, client_ip=ip):
-            outcome = purchase(
-                activity_id=activity_id,
-                user=request.user,
-                quantity=data.validated_data["quantity"],
-                idempotency_key=idempotency_key,
-                client_ip=ip,
-            )
+        outcome = purchase(
+            activity_id=activity_id,
+            user=request.user,
+            quantity=data.validated_data["quantity"],
+            idempotency_key=idempotency_key,
+            client_ip=client_ip(request) or "unknown",
+            token=request.headers.get("Purchase-Token"),
+        )
         headers = {"Idempotent-Replayed": "true"} if outcome.replayed else {}
         if outcome.order is not None:
-            body = {"order": order_payload(outcome.order)}
+            body = {"order": order_payload(outcome.order, items=outcome.items)}
         else:
             body = {"ticket": outcome.ticket_id, "status_url": f"/api/seckill/tickets/{outcome.ticket_id}/"}
         return Response(body, status=outcome.status, headers=headers)

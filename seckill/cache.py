@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.conf import settings
-
+from seckill.conf import conf
 from seckill.models import SeckillActivity
 
 
@@ -66,7 +65,7 @@ def sale_info(activity_id):
         info = SaleInfo(
             activity_id, product_id, slug, name, title, price, limit, starts, ends, payment, enabled, bool(published)
         )
-    _sales[activity_id] = (now + settings.SECKILL_META_CACHE_SECONDS, info)
+    _sales[activity_id] = (now + conf().meta_cache_seconds, info)
     return info
 
 
@@ -76,7 +75,7 @@ def forget_sale(activity_id):
 
 
 def mark_sold_out(activity_id):
-    _sold_out_until[activity_id] = time.monotonic() + settings.SECKILL_SOLD_OUT_RECHECK_SECONDS
+    _sold_out_until[activity_id] = time.monotonic() + conf().sold_out_recheck_seconds
 
 
 def is_sold_out(activity_id):

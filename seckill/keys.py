@@ -1,5 +1,11 @@
-"""Redis key names of a sale. Every key of one activity carries the hash tag `{<id>}`,
-so all of them live in one Redis Cluster slot and each Lua script may touch them together."""
+"""Every Redis key and lock name of the flash sale, built here and nowhere else.
+
+Every key of one sale carries the hash tag `{<id>}`, so all of them live in one Redis
+Cluster slot and each Lua script may touch them together. Lock names are names, not
+keys: the lock library (locks/) turns them into its own keys.
+"""
+
+import hashlib
 
 
 def _tag(activity_id):
@@ -46,6 +52,23 @@ def rate_ip(activity_id, ip):
 def order_idempotency_key(activity_id, key):
     """The Idempotency-Key as stored on the order: scoped to the sale (Order's unique index is per customer)."""
     return f"sale{activity_id}:{key}" if key else None
+
+
+def buyers_from_ip(activity_id, client_ip):
+    """Set of the accounts that bought in this sale from one address (seckill/shared_ip.py); the address is hashed."""
+    digest = hashlib.sha256(client_ip.encode()).hexdigest()[:24]
+    return f"{_tag(activity_id)}:ipbuyers:{digest}"
+
+
+def fence_scope(activity_id):
+    """All customer locks of a sale share one fencing counter: tokens need only grow per
+    customer, and one counter per sale is seeded once per sale, not once per customer."""
+    return f"seckill:{activity_id}"
+
+
+def warm_lock_name(activity_id):
+    """The lock that lets one process at a time publish and load a sale."""
+    return f"seckill-warm:{activity_id}"
 
 
 def customer_lock_name(activity_id, user_id):

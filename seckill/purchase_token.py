@@ -23,12 +23,12 @@ Why it is safe:
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core import signing
 from redis.exceptions import RedisError
 
 from core.errors import ShopError
 from seckill import cache, stock
+from seckill.conf import conf
 from seckill.errors import Ended, NotFound, NotStarted, Unavailable
 
 SALT = "seckill.purchase-token.v1"
@@ -54,7 +54,7 @@ class IssuedToken:
 
 
 def is_required():
-    return settings.SECKILL_PURCHASE_TOKEN_REQUIRED
+    return conf().purchase_token_required
 
 
 def _ms(dt):
@@ -72,7 +72,7 @@ def issue(*, user_id, activity_id):
         raise Unavailable() from exc
     if not sale.is_enabled or now_ms >= _ms(sale.ends_at):
         raise Ended()
-    lead_ms = settings.SECKILL_PURCHASE_TOKEN_LEAD_SECONDS * 1000
+    lead_ms = conf().purchase_token_lead_seconds * 1000
     opens_ms = _ms(sale.starts_at) - lead_ms
     if now_ms < opens_ms:
         raise NotStarted(
@@ -81,7 +81,7 @@ def issue(*, user_id, activity_id):
             token_in_ms=opens_ms - now_ms,
         )
     token = signing.dumps({"u": user_id, "a": activity_id}, salt=SALT, compress=False)
-    return IssuedToken(token=token, max_age=settings.SECKILL_PURCHASE_TOKEN_MAX_AGE_SECONDS)
+    return IssuedToken(token=token, max_age=conf().purchase_token_max_age_seconds)
 
 
 def verify(token, *, user_id, activity_id):
@@ -91,7 +91,7 @@ def verify(token, *, user_id, activity_id):
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
         raise PurchaseTokenInvalid()
     try:
-        claims = signing.loads(token, salt=SALT, max_age=settings.SECKILL_PURCHASE_TOKEN_MAX_AGE_SECONDS)
+        claims = signing.loads(token, salt=SALT, max_age=conf().purchase_token_max_age_seconds)
     except signing.SignatureExpired as exc:
         raise PurchaseTokenInvalid("The purchase token has expired; reload the sale page to get a new one.") from exc
     except signing.BadSignature as exc:

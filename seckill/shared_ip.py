@@ -19,34 +19,28 @@ The rule runs in the views before purchase(); the purchase path itself is unchan
 """
 
 import contextlib
-import hashlib
 
-from django.conf import settings
 from redis.exceptions import RedisError
 
-from seckill import cache, stock
+from seckill import cache, keys, stock
+from seckill.conf import conf
 from seckill.errors import LimitReached, Unavailable
-
-
-def _key(activity_id, client_ip):
-    digest = hashlib.sha256(client_ip.encode()).hexdigest()[:24]
-    return f"seckill:{{{activity_id}}}:ipbuyers:{digest}"
 
 
 def buyers_from(activity_id, client_ip):
     """Ids of the accounts holding a slot of this address (for tests and support)."""
-    return {int(m) for m in stock.redis().smembers(_key(activity_id, client_ip))}
+    return {int(m) for m in stock.redis().smembers(keys.buyers_from_ip(activity_id, client_ip))}
 
 
 @contextlib.contextmanager
 def buyer_slot(*, activity_id, user_id, client_ip):
     """Hold a buyer slot of `client_ip` for the block; give it back if the block raises."""
-    limit = settings.SECKILL_BUYERS_PER_IP
+    limit = conf().buyers_per_ip
     sale = cache.sale_info(activity_id) if limit > 0 and client_ip else None
     if sale is None:  # rule off, no address, or no such sale (purchase() answers 404)
         yield
         return
-    key = _key(activity_id, client_ip)
+    key = keys.buyers_from_ip(activity_id, client_ip)
     client = stock.redis()
     try:
         with client.pipeline(transaction=True) as pipe:

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from django.conf import settings
 from django_redis import get_redis_connection
 
 from core.lua import LuaScript
 from seckill import keys
+from seckill.conf import conf
 
 _LUA = Path(__file__).resolve().parent / "lua"
 
@@ -43,7 +43,7 @@ class Reservation:
 
 def reserve(*, activity_id, user_id, quantity, reservation_id, client_ip=None):
     """One round trip: rate limits, sale window, per-customer limit, stock check and decrement."""
-    ip_limit = settings.SECKILL_RATE_LIMIT_PER_IP if client_ip else 0
+    ip_limit = conf().rate_limit_per_ip if client_ip else 0
     outcome, value = PURCHASE(
         redis(),
         keys=[
@@ -59,9 +59,9 @@ def reserve(*, activity_id, user_id, quantity, reservation_id, client_ip=None):
             user_id,
             quantity,
             reservation_id,
-            settings.SECKILL_RATE_LIMIT_PER_CUSTOMER,
+            conf().rate_limit_per_customer,
             ip_limit,
-            settings.SECKILL_RATE_LIMIT_WINDOW_MS,
+            conf().rate_limit_window_ms,
         ],
     )
     return Reservation(outcome.decode() if isinstance(outcome, bytes) else outcome, int(value))

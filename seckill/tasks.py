@@ -7,7 +7,7 @@ from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from seckill import services
+from seckill import services, stock
 from seckill.models import SeckillActivity
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ def redrive_stuck_tickets():
 
 def _recent_sales():
     """Published sales that ended less than KEEP_AFTER_END ago: the ones with state in Redis."""
-    recent = timezone.now() - services.stock.KEEP_AFTER_END
+    recent = timezone.now() - stock.KEEP_AFTER_END
     return SeckillActivity.objects.filter(published_at__isnull=False, ends_at__gte=recent).values_list("pk", flat=True)
 
 

@@ -3,7 +3,6 @@
 import uuid
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
@@ -12,7 +11,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import NotFound, ShopError
 from core.http import clean_idempotency_key, client_ip
-from seckill import purchase_token, selectors, shared_ip
+from seckill import purchase_token, selectors
+from seckill.conf import conf
 from seckill.purchase import purchase
 from shop.selectors import product_list_on_sale
 
@@ -59,8 +59,8 @@ def _buy_form_gate(request, activity_id):
     return BuyFormGate(
         required=True,
         value=value,
-        lead_ms=settings.SECKILL_PURCHASE_TOKEN_LEAD_SECONDS * 1000,
-        max_age_ms=settings.SECKILL_PURCHASE_TOKEN_MAX_AGE_SECONDS * 1000,
+        lead_ms=conf().purchase_token_lead_seconds * 1000,
+        max_age_ms=conf().purchase_token_max_age_seconds * 1000,
     )
 
 
@@ -68,18 +68,15 @@ def _buy_form_gate(request, activity_id):
 @require_POST
 def sale_buy(request, activity_id):
     _sale_or_404(activity_id)
-    ip = client_ip(request) or "unknown"
     try:
-        idempotency_key = clean_idempotency_key(request.POST.get("idempotency_key"))
-        purchase_token.require(request.POST.get("purchase_token"), user_id=request.user.pk, activity_id=activity_id)
-        with shared_ip.buyer_slot(activity_id=activity_id, user_id=request.user.pk, client_ip=ip):
-            outcome = purchase(
-                activity_id=activity_id,
-                user=request.user,
-                quantity=1,
-                idempotency_key=idempotency_key,
-                client_ip=ip,
-            )
+        outcome = purchase(
+            activity_id=activity_id,
+            user=request.user,
+            quantity=1,
+            idempotency_key=clean_idempotency_key(request.POST.get("idempotency_key")),
+            client_ip=client_ip(request) or "unknown",
+            token=request.POST.get("purchase_token"),
+        )
     except ShopError as exc:
         level = messages.WARNING if exc.status in (409, 429) else messages.ERROR
         messages.add_message(request, level, exc.detail, extra_tags=f"result-{exc.code}")

@@ -10,13 +10,13 @@ make it once per run.
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
 from orders.models import Order
 from reconciliation.checks import orders as orders_checks
 from seckill import stock
+from seckill.conf import conf
 from seckill.models import SeckillActivity
 from seckill.services import open_reservations
 
@@ -59,7 +59,7 @@ class Scope:
         if self.activity_ids is not None:
             self.activity_ids = sorted(set(self.activity_ids))
         if self.grace_seconds is None:
-            self.grace_seconds = settings.SECKILL_RESERVATION_GRACE_SECONDS
+            self.grace_seconds = conf().reservation_grace_seconds
 
     @property
     def limited(self):

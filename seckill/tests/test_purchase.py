@@ -13,6 +13,7 @@ from orders.models import Order
 from seckill import cache, keys, purchase, services, stock
 from seckill.errors import Busy, Ended, LimitReached, NotFound, NotStarted, SoldOut, Unavailable
 from seckill.models import SeckillOrder, SeckillQuota, SeckillTicket
+from seckill.services import order_write
 from seckill.tests.conftest import create_customers, create_sale
 from seckill.tests.invariants import assert_invariants, sale_state
 from shop.models import Product
@@ -134,7 +135,7 @@ def test_db_failures_give_the_reservation_back_so_every_unit_still_sells(monkeyp
     """Undersell is a bug too: reservations whose DB write failed go back on sale."""
     activity = create_sale(stock=10)
     buyers = create_customers(30)
-    real = services._seckill_order_tx
+    real = order_write._seckill_order_tx
     calls = {"n": 0}
 
     def flaky(**kwargs):
@@ -143,7 +144,7 @@ def test_db_failures_give_the_reservation_back_so_every_unit_still_sells(monkeyp
             raise OperationalError(2013, "Lost connection to MySQL server during query")
         return real(**kwargs)
 
-    monkeypatch.setattr(services, "_seckill_order_tx", flaky)
+    monkeypatch.setattr(order_write, "_seckill_order_tx", flaky)
     outcomes = []
     for user in buyers:
         try:

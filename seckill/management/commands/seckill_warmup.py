@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from core.errors import ShopError
-from seckill import services
+from seckill import services, stock
 from seckill.models import SeckillActivity
 
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
                 result = services.activity_warm(activity_id=activity_id)
             except ShopError as exc:
                 raise CommandError(f"Sale {activity_id}: {exc.detail}") from exc
-            left = services.stock.remaining(activity_id)
+            left = stock.remaining(activity_id)
             self.stdout.write(
                 f"Sale {activity_id}: published={'yes' if result['published'] else 'already'} "
                 f"loaded={'yes' if result['loaded'] else 'already in Redis'} remaining={left}"
