@@ -310,7 +310,7 @@ SECKILL_BUYERS_PER_IP = env.int("SECKILL_BUYERS_PER_IP", default=0)
 
 # --- Benchmark endpoints (`make bench` only) --------------------------------------
 # BENCH_ENDPOINTS=1 installs bench/strategies and mounts it under /bench/ (config/urls.py):
-# the yardsticks of docs/benchmarks.md, including the seed incident's overselling code.
+# the yardsticks of docs/benchmarks.md, including the overselling lock of the incident in docs/architecture.md.
 # Never set it anywhere but the benchmark's own server.
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 if BENCH_ENDPOINTS:

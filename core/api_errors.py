@@ -12,7 +12,7 @@ from rest_framework.views import exception_handler
 
 from core.errors import ShopError
 
-# DRF's codes renamed to the ones in DESIGN.md where they differ.
+# DRF's codes renamed to the shop's own (README.md "API in one glance") where they differ.
 _CODE_ALIASES = {"throttled": "rate_limited", "authentication_failed": "not_authenticated"}
 
 

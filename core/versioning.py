@@ -5,7 +5,7 @@ A write reads the row, decides what to change from what it read, and then writes
 committed in between, the UPDATE matches no row and nothing is written; the helper
 reads again and decides again, a bounded number of times. The decision is therefore
 always made on the row exactly as it is when the write lands, which is what makes a
-read-then-decide safe here while the seed incident's read-then-decrement was not.
+read-then-decide safe here while the read-then-decrement of the incident in docs/architecture.md was not.
 
 Needs READ COMMITTED (config/settings.py): each retry must see the newest committed row.
 """

@@ -1,4 +1,4 @@
-"""The answers a flash-sale purchase can get besides success (DESIGN.md §6)."""
+"""The answers a flash-sale purchase can get besides success (the API's error codes, README.md "API in one glance")."""
 
 from core.errors import Busy, InvalidInput, NotFound, ServiceUnavailable, ShopError
 

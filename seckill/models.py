@@ -1,4 +1,4 @@
-"""Flash-sale data. The database alone enforces the invariants that matter (DESIGN.md §3):
+"""Flash-sale data. The database alone enforces the invariants that matter (docs/architecture.md, "Invariants"):
 
 - I1 no oversell: `SeckillActivity.stock_available` is the DB pool of units set aside
   for the sale; a CHECK keeps it between 0 and stock_total and every order takes its

@@ -6,7 +6,7 @@ MAX_QUANTITY = 100
 
 
 class SaleOutputSerializer(serializers.Serializer):
-    """DESIGN.md §6: {id, title, product, price, stock_total, stock_remaining, per_user_limit,
+    """The sale as the API shows it: {id, title, product, price, stock_total, stock_remaining, per_user_limit,
     starts_at, ends_at, status, server_time}; a few more fields for the page."""
 
     id = serializers.IntegerField(source="activity.pk")

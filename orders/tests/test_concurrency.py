@@ -1,4 +1,4 @@
-"""Races released by a barrier, as in the seed's CountDownLatch example; each ends on the invariant."""
+"""Races released by a barrier, as a CountDownLatch would; each ends on the invariant."""
 
 import pytest
 from django.contrib.auth import get_user_model

@@ -12,7 +12,7 @@
 --
 -- Why it is safe: Redis runs a script alone, so the window check, the per-customer
 -- count, the stock check and the decrement see one state and no request can slip
--- between them (the seed incident's read-then-decrement could). Time is Redis's own
+-- between them (the read-then-decrement of the incident in docs/architecture.md could). Time is Redis's own
 -- clock, so a web worker with a skewed clock cannot open the sale early. Missing keys
 -- answer "unavailable": an empty Redis never reads as "stock available".
 

@@ -47,7 +47,7 @@ def _holders(activity_id):
 
 
 def activity_warm(*, activity_id):
-    """Publish if needed, then load the sale into Redis from the database (docs/architecture.md, "Warm-up").
+    """Publish if needed, then load the sale into Redis from the database (docs/architecture.md).
 
     Idempotent and safe during a sale: the Lua script only writes the counters when
     they are missing, so a second warm-up never puts sold units back on sale. A

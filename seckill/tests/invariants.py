@@ -1,4 +1,4 @@
-"""I1-I5 of DESIGN.md §3, computed straight from the tables and Redis for the tests.
+"""I1-I5 of docs/architecture.md, computed straight from the tables and Redis for the tests.
 
 Deliberately independent of the reconciliation code, so a bug there cannot hide here.
 """

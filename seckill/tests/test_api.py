@@ -1,4 +1,4 @@
-"""The flash-sale API (DESIGN.md §6), including bursts of parallel HTTP requests."""
+"""The flash-sale API (README.md "API in one glance"), including bursts of parallel HTTP requests."""
 
 from collections import Counter
 

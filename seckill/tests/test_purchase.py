@@ -187,7 +187,7 @@ def test_rewarm_counts_remaining_as_total_minus_live_orders(customer, other_cust
 
 
 def test_a_stale_lock_holders_write_is_fenced_and_its_unit_comes_back(customer, monkeypatch):
-    """The seed incident: a holder paused past its lease writes after a newer holder did."""
+    """The incident of docs/architecture.md: a holder paused past its lease writes after a newer holder did."""
     activity = create_sale(stock=5, limit=2)
     name = keys.customer_lock_name(activity.pk, customer.pk)
     original_acquire = RedisLock.acquire

@@ -1,4 +1,4 @@
-"""The purchase path's database budget: the order write and nothing else (issue 6).
+"""The purchase path's database budget: the order write and nothing else (docs/benchmarks.md).
 
 Counts statements, not time, so it is deterministic on a noisy machine.
 """

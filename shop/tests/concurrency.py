@@ -1,4 +1,4 @@
-"""Run a function in many threads released at the same instant, like the seed's CountDownLatch.
+"""Run a function in many threads released at the same instant, like Java's CountDownLatch.
 
 Each thread waits on one barrier, so all of them hit the code under test together;
 each closes its own DB connections when done, so the test leaves none behind.

@@ -1,4 +1,4 @@
-"""`manage.py reconcile`: the reconciliation runner, for staff and cron (DESIGN.md §6).
+"""`manage.py reconcile`: the reconciliation runner, for staff and cron (docs/reconciliation.md).
 
 Exit status: 0 clean, 1 discrepancies found, 2 error (bad arguments, another run in
 progress, a check that could not run).
