@@ -59,7 +59,6 @@ class Lockout:
         return LoginLocked(self.message, retry_after=self.retry_after)
 
 
-
 def _digest(value):
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 

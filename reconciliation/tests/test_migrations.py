@@ -41,9 +41,9 @@ def test_rows_of_the_old_layout_survive_the_move(staff):
         assert not {"locks_fencingtoken", "reconciliation_reconciliationrun", "reconciliation_discrepancy"} & tables
         _sql("INSERT INTO seckill_fencingtoken (id, resource, highest_token) VALUES (7, 'seckill:3', 4294967301)")
         _sql(
-            "INSERT INTO seckill_reconciliationrun (id, started_at, finished_at, status, triggered_by, slot, scope, fix,"
-            " found, counts, repairs, notes, error) VALUES (11, NOW(6), NOW(6), 'found', 'command', 'nightly:2026-11-30',"
-            " '{}', 0, 1, '{\"oversold\": 1}', '[]', '[]', '')"
+            "INSERT INTO seckill_reconciliationrun (id, started_at, finished_at, status, triggered_by, slot, scope,"
+            " fix, found, counts, repairs, notes, error) VALUES (11, NOW(6), NOW(6), 'found', 'command',"
+            " 'nightly:2026-11-30', '{}', 0, 1, '{\"oversold\": 1}', '[]', '[]', '')"
         )
         _sql(
             "INSERT INTO seckill_discrepancy (id, run_id, last_run_id, seen_count, kind, activity_id, order_numbers,"
