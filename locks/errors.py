@@ -19,6 +19,15 @@ class LockAcquireTimeout(LockError):
         super().__init__(f"could not acquire lock {name!r}{suffix}")
 
 
+class LockUnavailable(LockError):
+    """The lock service did not answer (down, paused, partitioned) within the client's bound.
+
+    The lock's state is unknown to us: a lock we held may be lost (on_lost says so when
+    the backend can tell), and one we were acquiring may or may not have been taken.
+    The Redis backends raise a subclass that is also a redis ConnectionError, so code
+    written against RedisError keeps working.
+    """
+
 
 class LockNotOwnedError(LockError):
     """We tried to release or extend a lock that is no longer ours.
@@ -37,3 +46,16 @@ class StaleTokenError(LockError):
         self.token = token
         self.highest = highest
         super().__init__(f"fencing token {token} for {resource!r} is stale; {highest} has been seen")
+
+
+class TokenNotIssuedError(StaleTokenError, LockNotOwnedError):
+    """The lock was lost before its fencing token could be issued (a Redis lock's first use of a name).
+
+    Such a holder is stale by definition: a later holder may have written already. It
+    is a StaleTokenError, so a guarded write refuses it the same way, and a
+    LockNotOwnedError, because the lock is no longer ours.
+    """
+
+    def __init__(self, resource):
+        self.resource, self.token, self.highest = resource, None, None
+        LockError.__init__(self, f"{resource!r} was lost before its fencing token was issued; it is stale")

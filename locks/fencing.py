@@ -18,7 +18,7 @@ import MySQLdb
 from django.db import transaction
 
 from core.db import RETRYABLE_DB_ERRORS
-from locks.errors import StaleTokenError
+from locks.errors import LockError, StaleTokenError
 from locks.metrics import lock_metrics
 from locks.models import FencingToken
 from locks.mysql import connection_database, open_dedicated_connection, server_lock_name
@@ -27,8 +27,7 @@ EPOCH_BITS = 32
 SEED_TURN_WAIT_S = 10
 
 
-
-def fence_check(resource, token, *, using="default", metric_label=None):
+def fence_check(resource, token, *, using="default", metric_label=None, backend="redis"):
     """Record `token` as the newest for `resource`, or raise StaleTokenError if a higher one was seen.
 
     Must run inside the transaction of the write it guards: the conditional UPDATE
@@ -38,6 +37,10 @@ def fence_check(resource, token, *, using="default", metric_label=None):
     several times under one acquisition. `resource` is the lock's name, also for a
     lock in a fence scope: holders of different locks in one scope run side by side.
     """
+    if token is None:
+        # RedLock and the MySQL named lock issue none (docs/locks.md, "Fencing"): a write
+        # that needs fencing must take a lock that offers it, not pass unchecked.
+        raise LockError(f"no fencing token for {resource!r}: this lock backend issues none")
     if not transaction.get_connection(using).in_atomic_block:
         raise transaction.TransactionManagementError("fence_check must run inside the transaction it guards")
     token = int(token)
@@ -50,7 +53,7 @@ def fence_check(resource, token, *, using="default", metric_label=None):
     if row.highest_token <= token and _raise_mark(rows, resource, token):
         return  # the row appeared between our UPDATE and our read
     highest = rows.values_list("highest_token", flat=True).get(resource=resource)
-    lock_metrics.stale_token_rejected.labels(backend="redis", lock=metric_label or resource.split(":", 1)[0]).inc()
+    lock_metrics.stale_token_rejected.labels(backend=backend, lock=metric_label or resource.split(":", 1)[0]).inc()
     raise StaleTokenError(resource, token, highest)
 
 
@@ -59,7 +62,7 @@ def _raise_mark(rows, resource, token):
     return rows.filter(resource=resource, highest_token__lte=token).update(highest_token=token) == 1
 
 
-def fenced_update(queryset, *, resource, token, **changes):
+def fenced_update(queryset, *, resource, token, backend="redis", **changes):
     """`queryset.update(**changes)` only if `token` is current for `resource`; 0 rows if it is stale.
 
     Both happen in one transaction, so no newer holder can write between the check and
@@ -67,7 +70,7 @@ def fenced_update(queryset, *, resource, token, **changes):
     """
     with transaction.atomic(using=queryset.db):
         try:
-            fence_check(resource, token, using=queryset.db)
+            fence_check(resource, token, using=queryset.db, backend=backend)
         except StaleTokenError:
             return 0
         return queryset.update(**changes)

@@ -17,14 +17,15 @@ log = logging.getLogger("locks")
 
 
 @contextlib.contextmanager
-def held(lock, *, blocking=True, timeout=None, lost_message=None):
+def held(lock, *, blocking=None, timeout=None, lost_message=None):
     """Acquire `lock` (LockAcquireTimeout if it stays busy), run the block, release.
 
     `lost_message` says what a lock lost before its release means for this caller; it
     is logged with the lock's name.
     """
+    blocking, timeout = lock.wait_policy(blocking, timeout)
     if not lock.acquire(blocking=blocking, timeout=timeout):
-        raise LockAcquireTimeout(lock.name, timeout if blocking else 0.0)
+        raise LockAcquireTimeout(lock.name, timeout)
     try:
         yield lock
     finally:

@@ -9,14 +9,17 @@ crashed or killed holder frees the lock as soon as the server sees the socket cl
 """
 
 import hashlib
+import logging
 import time
 
 import MySQLdb
 from django.db import connections
 
-from locks.base import Lock
+from locks.base import Lock, check_seconds
 from locks.errors import LockError, LockNotOwnedError
 from locks.metrics import lock_metrics
+
+log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 64  # the server refuses longer lock names
 # MariaDB answers NULL to a negative GET_LOCK timeout instead of waiting forever.
@@ -64,24 +67,38 @@ class MySQLNamedLock(Lock):
 
     backend = "mysql"
 
-    def __init__(self, name, timeout=10.0, *, using="default", metric_label=None):
-        super().__init__(name, blocking=True, blocking_timeout=timeout, metric_label=metric_label)
+    def __init__(
+        self,
+        name,
+        timeout=10.0,
+        *,
+        using="default",
+        metric_label=None,
+        blocking=True,
+        blocking_timeout=None,
+        on_lost=None,
+    ):
+        # `timeout` is the wait bound of acquire() and `with` (blocking_timeout, if given, wins).
+        wait = timeout if blocking_timeout is None else blocking_timeout
+        super().__init__(name, blocking=blocking, blocking_timeout=wait, metric_label=metric_label)
         self.using = using
+        self.on_lost = on_lost
         self.server_name = server_lock_name(connection_database(using), name)
         self._connection = None
         self._acquired_at = None
 
-    def acquire(self, blocking=True, timeout=None):
+    def acquire(self, blocking=None, timeout=None):
         if self._connection is not None:
             raise LockError(f"{self.name!r} is already held by this lock object")
-        labels = {"backend": self.backend, "lock": self.metric_label}
+        blocking, timeout = self.wait_policy(blocking, timeout)
+        labels = self._labels
         started = time.monotonic()
         connection = open_dedicated_connection(self.using)
         try:
             got = _scalar(connection, "SELECT GET_LOCK(%s, 0)", self.server_name)
             if got == 0:
                 lock_metrics.contended.labels(**labels).inc()
-                wait_s = 0 if not blocking else (WAIT_FOREVER_S if timeout is None else max(timeout, 0))
+                wait_s = 0 if not blocking else (WAIT_FOREVER_S if timeout is None else timeout)
                 if wait_s > 0:
                     got = _scalar(connection, "SELECT GET_LOCK(%s, %s)", self.server_name, wait_s)
                     if got == 0:
@@ -104,20 +121,30 @@ class MySQLNamedLock(Lock):
         connection, self._connection = self._connection, None
         if connection is None:
             raise LockNotOwnedError(f"{self.name!r} is not held by this lock object")
-        labels = {"backend": self.backend, "lock": self.metric_label}
+        labels = self._labels
         try:
             released = _scalar(connection, "SELECT RELEASE_LOCK(%s)", self.server_name)
         except MySQLdb.Error as exc:
             # The connection is gone, and the server dropped the lock when it went: at some
             # point we do not know, possibly while the work was still running.
             lock_metrics.lost.labels(**labels).inc()
+            self._call_on_lost()
             raise LockNotOwnedError(f"the connection holding {self.name!r} broke: {exc}") from exc
         finally:
             connection.close()
             lock_metrics.hold_seconds.labels(**labels).observe(time.monotonic() - self._acquired_at)
         if released != 1:
             lock_metrics.lost.labels(**labels).inc()
+            self._call_on_lost()
             raise LockNotOwnedError(f"{self.name!r} was not held by our connection")
+
+    def _call_on_lost(self):
+        """A named lock's loss is only seen when we next use its connection: on_lost comes late, if at all."""
+        if self.on_lost is not None:
+            try:
+                self.on_lost(self)
+            except Exception:
+                log.exception("on_lost callback of lock %r failed", self.name)
 
     def owned(self):
         """Whether our connection still holds the lock (one round trip)."""
@@ -130,6 +157,8 @@ class MySQLNamedLock(Lock):
 
     def extend(self, ttl=None):
         """Named locks have no lease to extend; this only confirms the lock is still ours."""
+        if ttl is not None:
+            check_seconds(ttl, "ttl")
         if not self.owned():
             raise LockNotOwnedError(f"{self.name!r} is not held by our connection")
 

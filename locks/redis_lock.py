@@ -19,12 +19,13 @@ import threading
 import time
 
 from django_redis import get_redis_connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from locks import scripts
-from locks.base import Lock
-from locks.errors import LockError, LockNotOwnedError
+from locks.base import FENCE_RESOURCE_MAX, Lock, check_seconds
+from locks.errors import LockError, LockNotOwnedError, LockUnavailable, TokenNotIssuedError
 from locks.fencing import seed_fence_counter
 from locks.metrics import lock_metrics
 
@@ -38,6 +39,20 @@ WAKE_SIGNAL_TTL_MS = 2000
 BLOCKING_WAIT_SHARE_OF_SOCKET_TIMEOUT = 0.8
 MIN_BLOCKING_WAIT_S = 0.01  # BLPOP reads 0 as "forever"
 FENCE_SEED_ATTEMPTS = 3
+
+
+class RedisLockUnavailable(LockUnavailable, RedisConnectionError):
+    """Redis did not answer; a redis ConnectionError too, so `except RedisError` still catches it."""
+
+
+@contextlib.contextmanager
+def _unavailable_as_lock_error(name):
+    try:
+        yield
+    except RedisLockUnavailable:
+        raise
+    except RedisError as exc:
+        raise RedisLockUnavailable(f"Redis did not answer for lock {name!r}: {exc!r}") from exc
 
 
 def _socket_timeout(client):
@@ -75,15 +90,19 @@ class RedisLock(Lock):
     client's socket timeout times (1 + its retries); that must stay well under ttl/2
     for on_lost to come before the lease ends (django-redis here: 1 s, no retries).
 
-    The first acquisition of a name (and the first after Redis lost its data) reserves
-    a token epoch in the database on a connection of its own, and the counter stays in
-    Redis for good. For many short-lived names, such as one lock per customer of a
+    The first acquisition of a name (and the first after Redis lost its data) finds no
+    fence counter in Redis. It takes the lock all the same and leaves the token
+    pending: the first read of `fencing_token` then reserves a token epoch in the
+    database (on a connection of its own), seeds the counter and takes a token, but only
+    while the lock is still ours. So acquire() never waits on the database, and tokens
+    are still issued in the order the lock was held. For many short-lived names, such as one lock per customer of a
     sale, pass fence_scope (e.g. the sale): the locks then share one counter and one
     reservation, and each lock's tokens still grow. fencing=False skips fencing
     altogether; `fencing_token` is then None.
     """
 
     backend = "redis"
+    issues_fencing_tokens = True
 
     def __init__(
         self,
@@ -104,11 +123,12 @@ class RedisLock(Lock):
         for part in (name, fence_scope or ""):
             if "{" in part or "}" in part:
                 raise ValueError("lock names and fence scopes cannot contain braces: the hash tag is built from them")
-        if fencing and len(fence_scope or name) > 255:
-            raise ValueError("a fence scope (by default the lock name) is a FencingToken.resource: 255 characters")
-        if ttl <= 0:
-            raise ValueError("ttl must be positive")
-        self.ttl = float(ttl)
+        # Both are FencingToken.resource values: the scope for the epoch reservation, the
+        # name for fence_check (docs/locks.md, "Fencing").
+        for what, part in (("lock name", name), ("fence scope", fence_scope or "")):
+            if fencing and len(part) > FENCE_RESOURCE_MAX:
+                raise ValueError(f"a {what} is a FencingToken.resource: at most {FENCE_RESOURCE_MAX} characters")
+        self.ttl = check_seconds(ttl, "ttl")
         self.auto_renew = auto_renew
         self.on_lost = on_lost
         self.fencing = fencing
@@ -121,8 +141,9 @@ class RedisLock(Lock):
             self.key, self.wake_key = f"lock:{{{fence_scope}}}:name:{name}", f"lock:{{{fence_scope}}}:wake:{name}"
         self.fence_key = f"lock:{{{fence_scope or name}}}:fence"
         self._ttl_ms = max(1, round(self.ttl * 1000))
-        self._labels = {"backend": self.backend, "lock": self.metric_label}
+        self._renew_s = self.ttl  # the lease the watchdog renews to: ttl, or what extend() last asked
         self._token = None
+        self._fence_pending = False
         self._fence = None
         self._lost = False
         self._lost_guard = threading.Lock()
@@ -137,8 +158,21 @@ class RedisLock(Lock):
     # -- public API -------------------------------------------------------------------
 
     @property
+    def fence_resource(self):
+        return self.name  # resources of Redis locks predate the other backends: no prefix
+
+    @property
     def fencing_token(self):
-        """Token of the latest acquisition (kept after release, for the write that follows)."""
+        """Token of the latest acquisition (kept after release, for the write that follows).
+
+        Issued by the acquire script, or, when Redis had no fence counter, on this first
+        read: that seeds the counter from the database and raises TokenNotIssuedError
+        (a StaleTokenError and a LockNotOwnedError) if the lock is no longer ours, since
+        a token issued then could be out of order.
+        """
+        if self._fence_pending:
+            self._fence = self._issue_pending_token()
+            self._fence_pending = False
         return self._fence
 
     @property
@@ -146,17 +180,21 @@ class RedisLock(Lock):
         """True once the watchdog or a release found that the lease ran out while held."""
         return self._lost
 
-    def acquire(self, blocking=True, timeout=None):
+    def acquire(self, blocking=None, timeout=None):
         if self._token is not None:
             raise LockError(f"{self.name!r} is already held by this lock object")
+        blocking, timeout = self.wait_policy(blocking, timeout)
         token = secrets.token_hex(16)
         started = time.monotonic()
-        deadline = None if timeout is None else started + max(timeout, 0.0)
+        deadline = None if timeout is None else started + timeout
         contended = False
         while True:
             sent = time.monotonic()
-            taken, value = self._try_acquire(token)
-            if taken:
+            with _unavailable_as_lock_error(self.name):
+                status, value = scripts.ACQUIRE(
+                    self.client, [self.key, self.fence_key], [token, self._ttl_ms, "1" if self.fencing else "0"]
+                )
+            if status != 0:
                 break
             if not contended:
                 contended = True
@@ -169,7 +207,9 @@ class RedisLock(Lock):
                 return False
             self._wait_for_release(value, remaining)
         self._token = token
-        self._fence = value if self.fencing else None
+        self._fence = value if self.fencing and status == 1 else None
+        self._fence_pending = self.fencing and status == 2
+        self._renew_s = self.ttl
         self._lost = False
         self._release_unconfirmed = False
         self._acquired_at = time.monotonic()
@@ -195,7 +235,8 @@ class RedisLock(Lock):
             raise LockNotOwnedError(f"{self.name!r} is not held by this lock object")
         self._stop_watchdog()
         try:
-            result = scripts.RELEASE(self.client, [self.key, self.wake_key], [token, WAKE_SIGNAL_TTL_MS])
+            with _unavailable_as_lock_error(self.name):
+                result = scripts.RELEASE(self.client, [self.key, self.wake_key], [token, WAKE_SIGNAL_TTL_MS])
         except RedisError:
             self._release_unconfirmed = True
             raise
@@ -210,15 +251,21 @@ class RedisLock(Lock):
             raise LockNotOwnedError(f"{self.name!r} was lost before release; the lock now belongs to nobody or another")
 
     def extend(self, ttl=None):
-        """Set the remaining lease to `ttl` seconds (default: the lock's ttl) if the lock is still ours."""
+        """Set the remaining lease to `ttl` seconds (default: the lock's ttl) if the lock is still ours.
+
+        The watchdog renews to this lease from now on, so it never undoes a longer one.
+        """
+        seconds = self.ttl if ttl is None else check_seconds(ttl, "ttl")
         token = self._token
         if token is None:
             raise LockNotOwnedError(f"{self.name!r} is not held by this lock object")
-        seconds = self.ttl if ttl is None else float(ttl)
         sent = time.monotonic()
-        if scripts.EXTEND(self.client, [self.key], [token, max(1, round(seconds * 1000))]) != 1:
+        with _unavailable_as_lock_error(self.name):
+            extended = scripts.EXTEND(self.client, [self.key], [token, max(1, round(seconds * 1000))])
+        if extended != 1:
             self._report_lost("extend found the lock gone", token)
             raise LockNotOwnedError(f"{self.name!r} is no longer ours")
+        self._renew_s = seconds
         self._lease_end = sent + seconds
 
     def reacquire(self):
@@ -226,7 +273,8 @@ class RedisLock(Lock):
         self.extend(self.ttl)
 
     def locked(self):
-        return bool(self.client.exists(self.key))
+        with _unavailable_as_lock_error(self.name):
+            return bool(self.client.exists(self.key))
 
     def owned(self):
         """Whether the lock still carries our token (one round trip)."""
@@ -238,13 +286,24 @@ class RedisLock(Lock):
 
     # -- acquisition ------------------------------------------------------------------
 
-    def _try_acquire(self, token):
-        """One acquire script call, plus seeding the fence counter when Redis has none."""
-        args = [token, self._ttl_ms, "1" if self.fencing else "0"]
+    def _issue_pending_token(self):
+        """A token for the lock we hold, seeding the fence counter first if Redis has none.
+
+        The issue script hands out a token only while the lock key still holds our
+        token, so a token taken late is still higher than every earlier holder's and
+        lower than every later one's.
+        """
+        token = self._token
+        if token is None:
+            raise TokenNotIssuedError(self.name)
         for _ in range(FENCE_SEED_ATTEMPTS):
-            status, value = scripts.ACQUIRE(self.client, [self.key, self.fence_key], args)
-            if status != -1:
-                return status == 1, value
+            with _unavailable_as_lock_error(self.name):
+                status, value = scripts.FENCE_ISSUE(self.client, [self.key, self.fence_key], [token])
+            if status == 1:
+                return value
+            if status == 0:
+                self._report_lost("its lease ran out before a fencing token was issued", token)
+                raise TokenNotIssuedError(self.name)
             self._seed_fence()
         raise LockError(f"could not seed the fencing counter of {self.name!r}")
 
@@ -298,31 +357,31 @@ class RedisLock(Lock):
             self._watchdog_stop = None
 
     def _renew_until_stopped(self, token, stop):
-        """Renew every ttl/3; after a failure, retry while a retry can still end well before the lease."""
-        interval = self.ttl / 3
-        retry_pause = interval / 4
-        wait = interval
+        """Renew every third of the lease last asked for; after a failure, retry while a retry can still land."""
+        wait = self._renew_s / 3
         while not stop.wait(wait):
+            seconds = self._renew_s  # ttl, or what extend() asked for since
+            interval = seconds / 3
             sent = time.monotonic()
             try:
-                renewed = scripts.EXTEND(self.client, [self.key], [token, self._ttl_ms])
+                renewed = scripts.EXTEND(self.client, [self.key], [token, max(1, round(seconds * 1000))])
             except RedisError as exc:
                 if stop.is_set():
                     return
                 # Give up while half an interval of the lease is left, so on_lost can still
                 # stop the work before another holder may start.
-                if time.monotonic() + self._renewal_budget_s + retry_pause >= self._lease_end - interval / 2:
+                if time.monotonic() + self._renewal_budget_s + interval / 4 >= self._lease_end - interval / 2:
                     self._report_lost(f"Redis unreachable until the lease would end ({exc!r})", token)
                     return
                 log.info("renewal of lock %r failed, retrying: %r", self.name, exc)
-                wait = retry_pause
+                wait = interval / 4
                 continue
             if stop.is_set():
                 return
             if renewed != 1:
                 self._report_lost("its key expired or belongs to another holder", token)
                 return
-            self._lease_end = sent + self.ttl
+            self._lease_end = sent + seconds
             lock_metrics.renewed.labels(**self._labels).inc()
             wait = interval
 

@@ -68,13 +68,14 @@ def test_a_holder_from_before_a_redis_restart_is_fenced_out_even_if_it_never_wro
     """The epoch reserved on reseeding is above every earlier token, written or not."""
     client = own_redis.client()
     unwritten = RedisLock("payout:1", client=client)
-    assert unwritten.acquire()  # its token never reaches the database
+    assert unwritten.acquire()
+    unwritten_token = unwritten.fencing_token  # issued (first use seeds the counter), never written
     own_redis.restart()
 
     after = RedisLock("payout:1", client=client)
     assert after.acquire()
-    assert after.fencing_token > unwritten.fencing_token
+    assert after.fencing_token > unwritten_token
     with transaction.atomic():
         fence_check("payout:1", after.fencing_token)
     with pytest.raises(StaleTokenError), transaction.atomic():
-        fence_check("payout:1", unwritten.fencing_token)
+        fence_check("payout:1", unwritten_token)

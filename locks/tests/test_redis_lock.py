@@ -27,12 +27,13 @@ def test_a_second_holder_fails_fast_and_gets_it_after_release():
     contended = lock_metrics.value("contended_total", backend="redis", lock="job")
     assert first.acquire(blocking=False)
     assert first.locked() and first.owned()
+    first_token = first.fencing_token  # read while held: the first use of a name issues it on this read
     assert not second.acquire(blocking=False)
     assert lock_metrics.value("contended_total", backend="redis", lock="job") == contended + 1
     first.release()
     assert not first.locked()
     assert second.acquire(blocking=False)
-    assert second.fencing_token > first.fencing_token
+    assert second.fencing_token > first_token
     second.release()
 
 
