@@ -315,3 +315,30 @@ SECKILL_BUYERS_PER_IP = env.int("SECKILL_BUYERS_PER_IP", default=0)
 BENCH_ENDPOINTS = env.bool("BENCH_ENDPOINTS", default=False)
 if BENCH_ENDPOINTS:
     INSTALLED_APPS.append("bench.strategies")
+
+# --- Locks (locks/, docs/locks.md "Which lock for which job") ------------------------
+# Servers of the coordination-service backends. REDLOCK_URLS: independent Redis servers
+# (no replicas of each other), at least three; empty means no RedLock is configured.
+ZOOKEEPER_HOSTS = env.str("ZOOKEEPER_HOSTS", default="127.0.0.1:2181")
+ETCD_URL = env.str("ETCD_URL", default="http://127.0.0.1:2379")
+REDLOCK_URLS = env.list("REDLOCK_URLS", default=[])
+LOCKS_ZOOKEEPER_ROOT = env.str("LOCKS_ZOOKEEPER_ROOT", default="/flashshop/locks")
+LOCKS_ETCD_PREFIX = env.str("LOCKS_ETCD_PREFIX", default="flashshop/locks/")
+# Bounds of one call to a lock server: well under half the shortest lease, so a watchdog
+# can still report a lost lock before the lease ends (docs/locks.md, "Failure modes").
+LOCKS_ETCD_TIMEOUT = env.float("LOCKS_ETCD_TIMEOUT", default=1.0)
+LOCKS_REDLOCK_SOCKET_TIMEOUT = env.float("LOCKS_REDLOCK_SOCKET_TIMEOUT", default=0.1)
+# The lock each job takes, for locks.lock_for(job, name): backend is one of redis,
+# redlock, mysql, zookeeper, etcd; the other keys go to that backend's constructor.
+LOCKS = {
+    "warmup": {
+        "backend": env.str("LOCK_WARMUP_BACKEND", default="redis"),
+        "ttl": env.float("LOCK_WARMUP_TTL", default=30.0),
+        "fencing": False,
+    },
+    "reconciliation": {
+        "backend": env.str("LOCK_RECONCILIATION_BACKEND", default="mysql"),
+        "ttl": env.float("LOCK_RECONCILIATION_TTL", default=30.0),
+        "auto_renew": True,  # a run takes minutes; ignored by mysql and zookeeper, which need none
+    },
+}

@@ -1,4 +1,4 @@
-"""The lock library: one interface, a Redis and a MySQL backend, fencing, metrics.
+"""The lock library: one interface; Redis, RedLock, MySQL, ZooKeeper and etcd backends; fencing, metrics.
 
 Which lock for which job, and what each does not promise: docs/locks.md. The library
 imports nothing of the shop but `core`, so any app may take a lock.
@@ -13,8 +13,17 @@ _EXPORTS = {
     "Lock": "locks.base",
     "LockAcquireTimeout": "locks.errors",
     "LockError": "locks.errors",
+    "LockUnavailable": "locks.errors",
+    "EtcdLock": "locks.etcd",
+    "RedLock": "locks.redlock",
+    "ZooKeeperLock": "locks.zookeeper",
+    "lock": "locks.factory",
+    "lock_for": "locks.factory",
+    "BACKENDS": "locks.factory",
+    "update_with_version": "core.versioning",
     "LockNotOwnedError": "locks.errors",
     "StaleTokenError": "locks.errors",
+    "TokenNotIssuedError": "locks.errors",
     "fence_check": "locks.fencing",
     "fenced_update": "locks.fencing",
     "held": "locks.holding",
