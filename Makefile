@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-installed
 ARGS   ?=
 
-.PHONY: run test setup system-deps services database migrate lint format bench bench-reconcile chaos clean
+.PHONY: run test setup system-deps services database migrate lint format bench bench-reconcile bench-locks chaos clean
 
 run: setup migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
@@ -68,6 +68,12 @@ bench: setup
 # The figure goes to docs/benchmarks.md (Reconciliation).
 bench-reconcile: setup
 	$(BIN)/python bench/reconcile_bench.py $(ARGS)
+
+# Every lock backend on real servers: uncontended latency, hand-overs per second with 8
+# processes, recovery after the holder is killed (docs/locks.md, "Measured"). Starts its
+# own redis-servers, ZooKeeper and etcd on loopback; ARGS="--quick" or "--only etcd".
+bench-locks: migrate
+	$(BIN)/python bench/lock_bench.py $(ARGS)
 
 # Faults injected during a live sale, invariants checked after each (docs/reliability.md).
 # Its own redis-server and database (flashshop_chaos); ARGS="--runs N --only NAME --seed S".

@@ -50,3 +50,56 @@ else
   echo "or point REDIS_URL at a server (redis://HOST:PORT/DB)." >&2
   exit 1
 fi
+
+# ZooKeeper and etcd serve the lock backends of the same names (docs/locks.md). The shop
+# runs without them unless a job's lock is set to use one (LOCK_*_BACKEND); the test
+# suite starts private servers of its own from the same packages.
+zk_hostport=$(python3 -c "print(('${ZOOKEEPER_HOSTS:-127.0.0.1:2181}'.split(',')[0]).replace(':', ' '))")
+etcd_hostport=$(python3 -c "from urllib.parse import urlsplit as u; x=u('${ETCD_URL:-http://127.0.0.1:2379}'); print(x.hostname or '127.0.0.1', x.port or 2379)")
+read -r zk_host zk_port <<<"$zk_hostport"
+read -r etcd_host etcd_port <<<"$etcd_hostport"
+
+zk_serving() {  # `srvr` names the server's mode only once it serves sessions
+  timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2 && printf srvr >&3 && grep -q Mode: <&3" 2>/dev/null
+}
+
+if zk_serving "$zk_host" "$zk_port"; then
+  echo "ZooKeeper: answering on $zk_host:$zk_port"
+elif local_host "$zk_host" && [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; then
+  echo "ZooKeeper: not running, starting it"
+  zk_dir=/tmp/flashshop-zookeeper
+  mkdir -p "$zk_dir/data"
+  cat >"$zk_dir/zoo.cfg" <<CFG
+tickTime=2000
+dataDir=$zk_dir/data
+clientPort=$zk_port
+clientPortAddress=$zk_host
+admin.enableServer=false
+4lw.commands.whitelist=ruok,srvr
+CFG
+  nohup java -Xmx256m -Dzookeeper.admin.enableServer=false -Dzookeeper.log.dir="$zk_dir" \
+    -cp "$zk_dir:/usr/share/java/zookeeper.jar" org.apache.zookeeper.server.quorum.QuorumPeerMain \
+    "$zk_dir/zoo.cfg" >"$zk_dir/zookeeper.log" 2>&1 &
+  for _ in $(seq 1 60); do zk_serving "$zk_host" "$zk_port" && break; sleep 0.5; done
+  zk_serving "$zk_host" "$zk_port" || { echo "ZooKeeper did not come up on $zk_host:$zk_port" >&2; exit 1; }
+else
+  echo "ZooKeeper: none on $zk_host:$zk_port (needed only for the zookeeper lock backend;" \
+       "apt-get install zookeeper, or make system-deps as root)"
+fi
+
+if port_open "$etcd_host" "$etcd_port"; then
+  echo "etcd: answering on $etcd_host:$etcd_port"
+elif local_host "$etcd_host" && command -v etcd >/dev/null 2>&1; then
+  echo "etcd: not running, starting it"
+  etcd_dir=/tmp/flashshop-etcd
+  mkdir -p "$etcd_dir"
+  peer_port=$((etcd_port + 1))
+  nohup etcd --name flashshop --data-dir "$etcd_dir/data" \
+    --listen-client-urls "http://$etcd_host:$etcd_port" --advertise-client-urls "http://$etcd_host:$etcd_port" \
+    --listen-peer-urls "http://$etcd_host:$peer_port" --initial-advertise-peer-urls "http://$etcd_host:$peer_port" \
+    --initial-cluster "flashshop=http://$etcd_host:$peer_port" >"$etcd_dir/etcd.log" 2>&1 &
+  wait_for etcd "$etcd_host" "$etcd_port"
+else
+  echo "etcd: none on $etcd_host:$etcd_port (needed only for the etcd lock backend;" \
+       "apt-get install etcd-server, or make system-deps as root)"
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages the project needs beyond Python: the MariaDB client headers that
 # mysqlclient compiles against, Chromium for the browser test, wrk for the benchmark,
-# libfaketime for the chaos suite's clock-skew scenario.
+# libfaketime for the chaos suite's clock-skew scenario, ZooKeeper (with a JRE) and etcd for
+# the lock backends of the same names (their tests start private servers from these).
 # Installs what is missing when run as root on Debian/Ubuntu; otherwise says what to run.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ fi
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 ls /usr/lib/*-linux-gnu/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime)
+{ [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; } || missing+=(zookeeper)
+command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
