@@ -51,6 +51,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.pages.FriendlyErrorsMiddleware",  # a page's bare 405 becomes an explanation (core/pages.py)
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -160,6 +161,23 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Media: product images (shop/images.py) ----------------------------------------
+# Uploaded images and their resized copies, in a git-ignored folder. The shop serves
+# them itself (config/urls.py, Django's static `serve`, which refuses paths outside
+# MEDIA_ROOT) unless SERVE_MEDIA=0, for a deployment whose web server or CDN does.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "media")
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
+
+# --- E-mail: order confirmations (orders/notifications.py), password resets ---------
+# EMAIL_URL picks the backend: consolemail:// (the default: `make run` prints each
+# e-mail in the worker's or web's output), filemail:///path, or
+# smtp+tls://user:password@host:587 in production. Tests use Django's locmem outbox.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Flash Shop <shop@localhost>")
+# The shop's address as customers reach it, for links in e-mails sent by Celery (no request there).
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 # --- REST framework ---------------------------------------------------------------
 # Token first: its WWW-Authenticate header makes an anonymous API call a 401, not 403.

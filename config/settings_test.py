@@ -4,6 +4,7 @@ TEST_REDIS_URL lets two checkouts run their suites side by side on one Redis ser
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
 os.environ.setdefault("CELERY_BROKER_URL", os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"))
@@ -15,3 +16,5 @@ from config.settings import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
 CELERY_TASK_ALWAYS_EAGER = True
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405 - threads in tests must not keep connections
+# Product images written by tests go to a folder of this run, never the checkout's media/.
+MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"flashshop-test-media-{os.getpid()}")

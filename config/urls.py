@@ -1,13 +1,17 @@
 from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
-from django.urls import include, path
+from django.templatetags.static import static
+from django.urls import include, path, re_path
+from django.views.generic import RedirectView
+from django.views.static import serve
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import api as accounts_api
 from config.health import healthz
 from config.metrics import metrics
 from core import openapi as _openapi_extensions  # noqa: F401 - registers schema extensions
+from orders import account
 from orders import api as orders_api
 from seckill import api as seckill_api
 from shop import api as shop_api
@@ -40,10 +44,22 @@ urlpatterns = [
     path("", include("orders.urls")),
     path("api/", include((api_patterns, "api"))),
     path("", include("accounts.urls")),
+    path("account/", account.account, name="account"),
+    # Browsers ask for /favicon.ico on their own; the icon itself is a static file.
+    path("favicon.ico", RedirectView.as_view(url=static("shop/favicon.ico"), permanent=True)),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics, name="metrics"),
 ]
+
+
+def media(request, path):
+    """Product images (shop/images.py); `serve` refuses any path outside MEDIA_ROOT."""
+    return serve(request, path, document_root=settings.MEDIA_ROOT)
+
+
+if settings.SERVE_MEDIA:
+    urlpatterns.append(re_path(r"^media/(?P<path>.+)$", media, name="media"))
 
 if settings.BENCH_ENDPOINTS:  # `make bench` only: the strategies it compares (config/settings.py)
     urlpatterns.append(path("bench/", include("bench.strategies.urls")))

@@ -7,10 +7,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
 
 from core.errors import NotFound, ShopError
 from core.http import clean_idempotency_key
+from core.pages import post_only
 from orders import selectors, services
 from orders.cart import SessionCart
 from shop.models import Product
@@ -30,25 +32,33 @@ def cart_detail(request):
     return render(request, "orders/cart.html", {"rows": rows, "total": cart.total(rows)})
 
 
-@require_POST
+def _product_page(request, product_id):
+    product = Product.objects.filter(pk=product_id, is_active=True).first()
+    return product.get_absolute_url() if product else reverse("shop:product-list")
+
+
+@post_only(_product_page)
 def cart_add(request, product_id):
     product = get_object_or_404(Product, pk=product_id, is_active=True)
     quantity = _quantity(request)
-    if quantity is None or not 1 <= quantity <= 99:
-        messages.error(request, "Choose a quantity between 1 and 99.")
+    try:
+        SessionCart(request.session).add(product, quantity)
+    except ShopError as exc:
+        messages.error(request, exc.detail)
         return redirect(product)
-    SessionCart(request.session).add(product.pk, quantity)
     messages.success(request, f"Added {quantity} x {product.name} to your cart.")
     return redirect("orders:cart")
 
 
-@require_POST
+@post_only(lambda request, product_id: reverse("orders:cart"))
 def cart_update(request, product_id):
+    product = get_object_or_404(Product, pk=product_id)
     quantity = _quantity(request)
-    if quantity is None or not 0 <= quantity <= 99:
-        messages.error(request, "Choose a quantity between 0 and 99.")
+    try:
+        SessionCart(request.session).update(product, quantity)
+    except ShopError as exc:
+        messages.error(request, exc.detail)
         return redirect("orders:cart")
-    SessionCart(request.session).set(product_id, quantity)
     messages.success(request, "Cart updated." if quantity else "Removed from your cart.")
     return redirect("orders:cart")
 
@@ -79,7 +89,12 @@ def checkout(request):
             messages.info(request, f"Order {order.number} was already placed.")
         return redirect(order)
     rows = cart.rows()
-    context = {"rows": rows, "total": cart.total(rows), "idempotency_key": uuid.uuid4().hex}
+    context = {
+        "rows": rows,
+        "total": cart.total(rows),
+        "idempotency_key": uuid.uuid4().hex,
+        "payment_minutes": settings.ORDER_PAYMENT_MINUTES,
+    }
     return render(request, "orders/checkout.html", context)
 
 
@@ -113,13 +128,26 @@ def _order_action(request, number, action, success):
     return redirect("orders:detail", number=order.number)
 
 
+def _order_page(request, number):
+    return reverse("orders:detail", args=[number])
+
+
+@post_only(_order_page, note="Nothing was paid. Press the Pay button to pay this order.")
 @login_required
-@require_POST
 def order_pay(request, number):
     return _order_action(request, number, services.order_pay, "Payment received for order {number}. Thank you!")
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def order_cancel(request, number):
+    """GET asks to confirm (a cancelled order cannot be brought back); POST cancels."""
+    if request.method == "GET":
+        order = _own_order(request, number)
+        if not order.can_cancel:
+            messages.info(
+                request, f"Order {order.number} is {order.get_status_display().lower()}; it cannot be cancelled."
+            )
+            return redirect(order)
+        return render(request, "orders/order_cancel_confirm.html", {"order": order})
     return _order_action(request, number, services.order_cancel, "Order {number} cancelled; nothing was charged.")

@@ -1,16 +1,19 @@
-"""Sale pages: the home page with live and upcoming sales, a page per sale, the buy form."""
+"""Sale pages: the home page with live and upcoming sales, the flash-sales page, a page per sale, the buy form."""
 
 import uuid
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.urls import reverse
+from django.views.decorators.http import require_GET
 
 from core.errors import NotFound, ShopError
 from core.http import clean_idempotency_key, client_ip
+from core.pages import post_only
 from seckill import purchase_token, selectors
 from seckill.conf import conf
 from seckill.purchase import purchase
@@ -20,7 +23,12 @@ from shop.selectors import product_list_on_sale
 @require_GET
 def home(request):
     sales = [v for v in selectors.sale_views(selectors.sale_list_visible()) if v.status != "ended"]
-    return render(request, "seckill/home.html", {"sales": sales, "products": product_list_on_sale()})
+    return render(request, "seckill/home.html", {"sales": sales, "products": product_list_on_sale()[:8]})
+
+
+@require_GET
+def sale_list(request):
+    return render(request, "seckill/sale_list.html", {"groups": selectors.sale_groups()})
 
 
 def _sale_or_404(activity_id):
@@ -33,7 +41,12 @@ def _sale_or_404(activity_id):
 @require_GET
 def sale_detail(request, activity_id):
     sale = _sale_or_404(activity_id)
-    context = {"sale": sale, "idempotency_key": uuid.uuid4().hex, "gate": _buy_form_gate(request, activity_id)}
+    context = {
+        "sale": sale,
+        "idempotency_key": uuid.uuid4().hex,
+        "gate": _buy_form_gate(request, activity_id),
+        "holding": selectors.customer_holding(sale.activity, user=request.user),
+    }
     return render(request, "seckill/sale_detail.html", context)
 
 
@@ -64,9 +77,15 @@ def _buy_form_gate(request, activity_id):
     )
 
 
-@login_required
-@require_POST
+def _sale_page(request, activity_id):
+    return reverse("seckill:detail", args=[activity_id])
+
+
+@post_only(_sale_page, note="Nothing was bought yet. Press “Buy now” on this page to buy.")
 def sale_buy(request, activity_id):
+    if not request.user.is_authenticated:  # the session ended while the sale page was open
+        messages.info(request, "Your session has ended. Log in, then press “Buy now” again: nothing was bought yet.")
+        return redirect_to_login(_sale_page(request, activity_id))
     _sale_or_404(activity_id)
     try:
         outcome = purchase(

@@ -10,6 +10,7 @@
   const starts = Number(el.dataset.starts), ends = Number(el.dataset.ends), total = Number(el.dataset.total);
   let offset = Number(el.dataset.serverMs) - Date.now();
   let remaining = Number(el.dataset.remaining);
+  const limitReached = el.dataset.limitReached === "1";  // the customer holds the sale's limit
   const buy = document.getElementById("buy");
   const form = document.getElementById("buy-form");
   const tokenField = form ? form.querySelector("input[name=purchase_token]") : null;
@@ -61,17 +62,32 @@
       : "Ends in " + fmt(ends - now);
     status.textContent = label[state];
     status.className = "sale-status status-" + state;
-    document.getElementById("remaining").textContent = Math.max(remaining, 0);
-    document.getElementById("bar-fill").style.width = (total ? Math.round(100 * (total - Math.max(remaining, 0)) / total) : 0) + "%";
+    const left = Math.max(remaining, 0), sold = total - left;
+    const stockLine = document.getElementById("stock-line");
+    const stockKey = state === "ended" ? "ended:" + sold : "left:" + left;
+    if (stockLine.dataset.shown === stockKey) {
+      // unchanged since the last tick
+    } else if (state === "ended") {
+      stockLine.textContent = "Sale ended · " + sold + " of " + total + " sold";
+    } else {
+      const strong = document.createElement("strong");
+      strong.id = "remaining"; strong.dataset.testid = "remaining"; strong.textContent = String(left);
+      stockLine.replaceChildren(strong, " of " + total + " left");
+    }
+    stockLine.dataset.shown = stockKey;
+    document.getElementById("bar").classList.toggle("ended", state === "ended");
+    document.getElementById("bar").setAttribute("aria-valuenow", String(sold));
+    document.getElementById("bar-fill").style.width = (total ? Math.round(100 * sold / total) : 0) + "%";
     if (needsToken() && state !== "ended" && starts - now <= tokenLead
         && (!tokenField.value || Date.now() - tokenAt > tokenMaxAge / 2)) {
       fetchToken();
     }
     if (buy && !buy.dataset.sending) {
-      const ready = state === "live" && hasToken();
+      const ready = state === "live" && hasToken() && !limitReached;
       buy.disabled = !ready;
-      buy.textContent = ready ? buy.dataset.liveLabel : state === "live" ? "Getting ready…"
-        : state === "sold_out" ? "Sold out" : state === "upcoming" ? "Not started yet" : "Sale ended";
+      buy.textContent = ready ? buy.dataset.liveLabel : state === "ended" ? "Sale ended"
+        : limitReached ? "Limit reached" : state === "live" ? "Getting ready…"
+        : state === "sold_out" ? "Sold out" : "Not started yet";
     }
   }
   if (buy && form) {
