@@ -12,10 +12,14 @@ once" to one server and "forever" to another).
 """
 
 import abc
+import logging
 import math
 import numbers
 
 from locks.errors import LockAcquireTimeout
+from locks.metrics import lock_metrics
+
+log = logging.getLogger("locks")
 
 FENCE_RESOURCE_MAX = 255  # FencingToken.resource
 
@@ -106,6 +110,21 @@ class Lock(abc.ABC):
     def fencing_token(self):
         """The token issued with the latest acquisition, or None if the backend issues none."""
         return None
+
+    def _announce_lost(self, reason):
+        """Count, log a WARNING and call on_lost(lock): the one way every backend reports a lost lock.
+
+        Callers make sure it runs once per acquisition. A failing callback is logged,
+        never raised into the thread (a watchdog, a session listener) that found the loss.
+        """
+        lock_metrics.lost.labels(**self._labels).inc()
+        log.warning("lock %r lost: %s", self.name, reason)
+        on_lost = getattr(self, "on_lost", None)
+        if on_lost is not None:
+            try:
+                on_lost(self)
+            except Exception:
+                log.exception("on_lost callback of lock %r failed", self.name)
 
     def __enter__(self):
         blocking, timeout = self.wait_policy()

@@ -368,10 +368,4 @@ class EtcdLock(Lock):
             if self._lost or self._lease not in (lease, None):
                 return
             self._lost = True
-        lock_metrics.lost.labels(**self._labels).inc()
-        log.warning("lock %r lost: %s", self.name, reason)
-        if self.on_lost is not None:
-            try:
-                self.on_lost(self)
-            except Exception:
-                log.exception("on_lost callback of lock %r failed", self.name)
+        self._announce_lost(reason)

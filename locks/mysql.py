@@ -9,7 +9,6 @@ crashed or killed holder frees the lock as soon as the server sees the socket cl
 """
 
 import hashlib
-import logging
 import time
 
 import MySQLdb
@@ -18,8 +17,6 @@ from django.db import connections
 from locks.base import Lock, check_seconds
 from locks.errors import LockError, LockNotOwnedError
 from locks.metrics import lock_metrics
-
-log = logging.getLogger(__name__)
 
 MAX_NAME_LENGTH = 64  # the server refuses longer lock names
 # MariaDB answers NULL to a negative GET_LOCK timeout instead of waiting forever.
@@ -127,24 +124,14 @@ class MySQLNamedLock(Lock):
         except MySQLdb.Error as exc:
             # The connection is gone, and the server dropped the lock when it went: at some
             # point we do not know, possibly while the work was still running.
-            lock_metrics.lost.labels(**labels).inc()
-            self._call_on_lost()
+            self._announce_lost(f"the connection holding it broke: {exc}")  # when, we cannot know
             raise LockNotOwnedError(f"the connection holding {self.name!r} broke: {exc}") from exc
         finally:
             connection.close()
             lock_metrics.hold_seconds.labels(**labels).observe(time.monotonic() - self._acquired_at)
         if released != 1:
-            lock_metrics.lost.labels(**labels).inc()
-            self._call_on_lost()
+            self._announce_lost("our connection no longer held it")
             raise LockNotOwnedError(f"{self.name!r} was not held by our connection")
-
-    def _call_on_lost(self):
-        """A named lock's loss is only seen when we next use its connection: on_lost comes late, if at all."""
-        if self.on_lost is not None:
-            try:
-                self.on_lost(self)
-            except Exception:
-                log.exception("on_lost callback of lock %r failed", self.name)
 
     def owned(self):
         """Whether our connection still holds the lock (one round trip)."""

@@ -306,10 +306,4 @@ class RedLock(Lock):
             if self._lost or self._token not in (token, None):
                 return
             self._lost = True
-        lock_metrics.lost.labels(**self._labels).inc()
-        log.warning("lock %r lost: %s", self.name, reason)
-        if self.on_lost is not None:
-            try:
-                self.on_lost(self)
-            except Exception:
-                log.exception("on_lost callback of lock %r failed", self.name)
+        self._announce_lost(reason)
