@@ -15,6 +15,13 @@ BEAT_SCHEDULE = {
         "task": "orders.tasks.expire_overdue_orders",
         "schedule": 60.0,
     },
+    # Order confirmation e-mails are queued when an order commits; one that never went out
+    # (broker down at that moment, a lost message) is queued again here. Sending locks the
+    # order's e-mail row and stamps it, so a doubled run sends each e-mail once.
+    "orders-queue-missing-confirmations": {
+        "task": "orders.tasks.queue_missing_confirmations",
+        "schedule": 300.0,
+    },
     # The per-order countdown of flash-sale orders: purchase.lua files each reservation
     # under its payment deadline, and this job expires the orders whose deadline passed,
     # so a unit held by an unpaid order is back on sale within seconds (the minute sweep

@@ -96,3 +96,27 @@ class OrderItem(models.Model):
     @property
     def line_total(self):
         return self.unit_price * self.quantity
+
+
+class OrderEmail(models.Model):
+    """One e-mail of one kind about one order, and whether it went out.
+
+    The unique (order, kind) row is what makes sending idempotent: the task that sends
+    it locks this row, sends, and stamps `sent_at` in one transaction, so a redelivered
+    or doubled task finds it stamped and sends nothing (orders/notifications.py).
+    """
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Order confirmation"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    recipient = models.EmailField(blank=True, help_text="Empty when the customer has no e-mail address.")
+    sent_at = models.DateTimeField(null=True, blank=True, help_text="When it was sent, or skipped for no address.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=("order", "kind"), name="order_email_unique_kind")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} of {self.order_id}"

@@ -20,6 +20,7 @@ from core.db import atomic_with_retry
 from core.errors import InsufficientStock, InvalidInput, InvalidState, NotFound, ProductUnavailable, ShopError
 from core.versioning import update_with_version
 from orders.models import Order, OrderItem
+from orders.notifications import order_confirmation_on_commit
 from orders.payments import PaymentDeclined
 from orders.payments import gateway as default_gateway
 from orders.signals import order_released
@@ -37,8 +38,6 @@ class PaymentFailed(ShopError):
     code = "payment_failed"
     status = 402
     default_detail = "The payment was declined."
-
-
 
 
 @dataclass(frozen=True)
@@ -132,6 +131,7 @@ def _order_create_tx(*, user, items, idempotency_key):
     OrderItem.objects.bulk_create(
         OrderItem(order=order, product=product, quantity=qty, unit_price=product.price) for product, qty in charged
     )
+    order_confirmation_on_commit([order.pk])  # queued only if this transaction commits
     return order
 
 
