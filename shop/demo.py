@@ -1,14 +1,19 @@
-"""Demo data for `manage.py seed_demo`: a small catalogue and two accounts.
+"""Demo data for `manage.py seed_demo`: a small catalogue with pictures and two accounts.
 
 Idempotent: products are matched by slug and only created when missing (existing
-stock is left alone, so re-running during a demo does not refill what sold); the demo
-accounts get their documented passwords back on every run.
+stock is left alone, so re-running during a demo does not refill what sold); a
+product gets its picture (drawn with Pillow, shop/demo_images.py) only when it has
+none or its file is gone; the demo accounts get their documented passwords back on
+every run.
 """
 
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 
+from shop.demo_images import draw_product_image
 from shop.models import Product
 
 DEMO_PRODUCTS = [
@@ -37,7 +42,21 @@ def seed_demo_catalogue():
         )
         if was_created:
             created.append(slug)
+    seed_demo_images()
     return created
+
+
+def seed_demo_images():
+    """Give every demo product a picture; returns the slugs that got one."""
+    drawn = []
+    for index, (slug, name, *_rest) in enumerate(DEMO_PRODUCTS):
+        product = Product.objects.filter(slug=slug).first()
+        if product is None or (product.image and default_storage.exists(product.image.name)):
+            continue
+        product.image.save(f"{slug}.jpg", ContentFile(draw_product_image(name, index)), save=False)
+        product.save(update_fields=["image", "updated_at"])
+        drawn.append(slug)
+    return drawn
 
 
 def seed_demo_accounts():
