@@ -6,7 +6,9 @@
   rolled-back order never gets an e-mail. It is registered `robust`: if the broker is
   down, the error is logged and the committed order stands; the sweep
   (`orders_missing_confirmation`, run by a beat job, config/beat.py) queues it later.
-- `send_order_confirmation(order_id)`: run by the Celery task orders.tasks.send_order_confirmation.
+- `send_order_confirmation(order_id)`: run by the Celery task `send_order_confirmation_task`
+  (registered as orders.tasks.send_order_confirmation; it is defined here, beside the
+  hook that queues it, so the web process has it without importing orders/tasks.py).
   It locks the order's OrderEmail row, sends, and stamps `sent_at` in one transaction:
   two deliveries of the same task serialise on that row and the second sends nothing;
   if sending fails, the stamp rolls back and the task's retry sends again. The one
@@ -17,7 +19,7 @@
 import logging
 from datetime import timedelta
 
-from celery import current_app
+from celery import shared_task
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
@@ -28,7 +30,6 @@ from orders.models import Order, OrderEmail
 
 log = logging.getLogger(__name__)
 
-TASK_NAME = "orders.tasks.send_order_confirmation"
 # The sweep looks this far back, and leaves the newest orders to their own task.
 SWEEP_WINDOW = timedelta(days=1)
 SWEEP_GRACE = timedelta(minutes=2)
@@ -41,11 +42,22 @@ def order_confirmation_on_commit(order_ids):
         return
 
     def queue_order_confirmations():  # a named function: Django logs a robust hook's failure by its name
-        task = current_app.tasks[TASK_NAME]  # by name: orders.tasks imports this module, not the reverse
         for pk in ids:
-            task.delay(pk)
+            send_order_confirmation_task.delay(pk)
 
     transaction.on_commit(queue_order_confirmations, robust=True)
+
+
+@shared_task(
+    name="orders.tasks.send_order_confirmation",
+    ignore_result=True,
+    autoretry_for=(OSError,),  # smtplib's errors are OSErrors: a mail server away or refusing
+    retry_backoff=30,
+    retry_jitter=True,
+    max_retries=8,
+)
+def send_order_confirmation_task(order_id):
+    return send_order_confirmation(order_id)
 
 
 def send_order_confirmation(order_id):

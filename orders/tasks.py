@@ -9,16 +9,8 @@ def expire_overdue_orders():
     return services.expire_overdue_orders()
 
 
-@shared_task(
-    ignore_result=True,
-    autoretry_for=(OSError,),  # smtplib's errors are OSErrors: a mail server away or refusing
-    retry_backoff=30,
-    retry_jitter=True,
-    max_retries=8,
-)
-def send_order_confirmation(order_id):
-    """Queued after an order commits (orders/notifications.py); sends at most once per order."""
-    return notifications.send_order_confirmation(order_id)
+# Queued after an order commits; sends at most once per order. Defined in orders/notifications.py.
+send_order_confirmation = notifications.send_order_confirmation_task
 
 
 @shared_task(ignore_result=True)
