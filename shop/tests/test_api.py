@@ -22,6 +22,7 @@ def test_product_detail_by_slug(api, product):
         "price": "100.00",
         "stock": 10,
         "in_stock": True,
+        "image": None,
     }
 
 

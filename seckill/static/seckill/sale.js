@@ -86,8 +86,8 @@
       const ready = state === "live" && hasToken() && !limitReached;
       buy.disabled = !ready;
       buy.textContent = ready ? buy.dataset.liveLabel : state === "ended" ? "Sale ended"
-        : limitReached ? "Limit reached" : state === "live" ? "Getting ready…"
-        : state === "sold_out" ? "Sold out" : "Not started yet";
+        : state === "sold_out" ? "Sold out" : limitReached ? "Limit reached"
+        : state === "live" ? "Getting ready…" : "Not started yet";
     }
   }
   if (buy && form) {
