@@ -9,12 +9,15 @@ ARGS   ?=
 
 .PHONY: run test setup system-deps services database migrate lint format bench bench-reconcile bench-locks chaos clean
 
+# The sale state lives in the project's own Redis with AOF on port 6380 (scripts/sale_redis.sh);
+# set REDIS_URL to use another one.
+run: export REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6380/0)
 run: setup migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py seed_demo
 	@echo ""
 	@echo "  Flash Shop is starting on http://127.0.0.1:$${PORT:-8000}/  (admin: /admin/, API docs: /api/docs/)"
-	@echo "  Log in with the demo accounts printed above. Ctrl-C stops web, worker and beat."
+	@echo "  Log in with the demo accounts printed above. Ctrl-C stops web, worker, beat and the order writer."
 	@echo ""
 	DEBUG=$${DEBUG:-1} $(BIN)/honcho start --port $${PORT:-8000}
 

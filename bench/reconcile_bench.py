@@ -161,14 +161,14 @@ def generate():
     )
     step(
         "their sale links",
-        "INSERT INTO seckill_seckillorder (id, quantity, reservation_id, fencing_token, created_at, activity_id, "
-        "order_id, user_id) SELECT o.id, 1, LPAD(HEX(o.id), 32, '0'), 1, o.created_at, "
+        "INSERT INTO seckill_seckillorder (id, quantity, reservation_id, created_at, activity_id, "
+        "order_id, user_id) SELECT o.id, 1, LPAD(HEX(o.id), 32, '0'), o.created_at, "
         f"(o.id - 1) DIV {ORDERS_PER_SALE} + 1, o.id, o.user_id FROM orders_order o WHERE o.id <= {ORDERS}",
     )
     step(
         "customer quotas",
-        "INSERT INTO seckill_seckillquota (units_held, unit_limit, fence_token, activity_id, user_id) "
-        "SELECT SUM(so.quantity), 1, 1, so.activity_id, so.user_id FROM seckill_seckillorder so "
+        "INSERT INTO seckill_seckillquota (units_held, unit_limit, activity_id, user_id) "
+        "SELECT SUM(so.quantity), 1, so.activity_id, so.user_id FROM seckill_seckillorder so "
         "JOIN orders_order o ON o.id = so.order_id WHERE o.status IN ('paid', 'pending_payment') "
         "GROUP BY so.activity_id, so.user_id",
     )
@@ -212,8 +212,8 @@ def plant_database_problems(user_base):
     )
     sql("INSERT INTO orders_orderitem (quantity, unit_price, order_id, product_id) VALUES (1, 60.00, %s, 1)", [extra])
     sql(
-        "INSERT INTO seckill_seckillorder (quantity, reservation_id, fencing_token, created_at, activity_id, order_id, "
-        "user_id) VALUES (1, 'planted-over-limit', 1, NOW(6), 1, %s, %s)",
+        "INSERT INTO seckill_seckillorder (quantity, reservation_id, created_at, activity_id, order_id, "
+        "user_id) VALUES (1, 'planted-over-limit', NOW(6), 1, %s, %s)",
         [extra, user],
     )
     sql("SET SESSION check_constraint_checks = 0")

@@ -37,14 +37,9 @@ BEAT_SCHEDULE = {
         "task": "seckill.tasks.warm_due_sales",
         "schedule": 60.0,
     },
-    # Async purchases whose Celery message was lost are sent again; the ticket turns
-    # into one order however many times it is sent.
-    "seckill-redrive-stuck-tickets": {
-        "task": "seckill.tasks.redrive_stuck_tickets",
-        "schedule": 30.0,
-    },
-    # A worker that died between reserving in Redis and writing the order leaves a unit
-    # that would never sell (I2); after a grace period the unit goes back on sale.
+    # A reservation whose order never came (its intent was lost with an unpersisted
+    # Redis, or settled without an order) would never sell (I2); after a grace period the
+    # unit goes back on sale. Intents still waiting for the writer are never touched.
     # Each reservation is given back by one atomic script, so two runs cannot double it.
     "seckill-release-stranded-reservations": {
         "task": "seckill.tasks.release_stranded_reservations",

@@ -15,6 +15,7 @@ from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only; never in production
 CELERY_TASK_ALWAYS_EAGER = True
+SECKILL_WRITER_EAGER = True  # each purchase drains the order stream itself (seckill/writer.py)
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405 - threads in tests must not keep connections
 # Product images written by tests go to a folder of this run, never the checkout's media/.
 MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"flashshop-test-media-{os.getpid()}")

@@ -32,7 +32,6 @@ api_patterns = [
     path("seckill/activities/<int:activity_id>/", seckill_api.SaleDetailApi.as_view(), name="sale-detail"),
     path("seckill/activities/<int:activity_id>/purchase/", seckill_api.PurchaseApi.as_view(), name="sale-purchase"),
     path("seckill/activities/<int:activity_id>/token/", seckill_api.PurchaseTokenApi.as_view(), name="sale-token"),
-    path("seckill/tickets/<str:ticket>/", seckill_api.TicketApi.as_view(), name="ticket"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI comes from its CDN and its page carries a <style> block: a wider CSP for this page only.
     path("docs/", DOCS_VIEW, name="docs"),

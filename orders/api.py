@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import IsAuthenticated
@@ -9,7 +9,13 @@ from core.errors import NotFound
 from core.http import idempotency_key_from
 from core.openapi import IDEMPOTENCY_HEADER, PAGE_PARAMETER, ErrorSerializer
 from orders import selectors, services
-from orders.serializers import OrderCreateInputSerializer, OrderOutputSerializer
+from orders.pending import pending_order_get
+from orders.serializers import (
+    OrderCreateInputSerializer,
+    OrderOutputSerializer,
+    PendingOrderOutputSerializer,
+    pending_payload,
+)
 from shop.models import Product
 
 PaginatedOrderList = inline_serializer(
@@ -79,8 +85,30 @@ class OrderListCreateApi(APIView):
 class OrderDetailApi(APIView):
     permission_classes = (IsAuthenticated,)
 
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="OrderOrPending",
+                    serializers=[OrderOutputSerializer, PendingOrderOutputSerializer],
+                    resource_type_field_name=None,
+                ),
+                description='A flash-sale order still being written has status "confirming"; one the database '
+                'refused has status "refused" with `code` and `detail`.',
+            ),
+            401: ErrorSerializer,
+            404: ErrorSerializer,
+        }
+    )
     def get(self, request, number):
-        return Response(OrderOutputSerializer(selectors.order_get_for_user(user=request.user, number=number)).data)
+        try:
+            order = selectors.order_get_for_user(user=request.user, number=number)
+        except NotFound:
+            pending = pending_order_get(user=request.user, number=number)
+            if pending is None:
+                raise
+            return Response(pending_payload(pending))
+        return Response(OrderOutputSerializer(order).data)
 
 
 class _OrderActionApi(APIView):

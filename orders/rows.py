@@ -115,6 +115,41 @@ _ORDER_FIELDS = [f.attname for f in Order._meta.concrete_fields]
 _ITEM_FIELDS = [f.attname for f in OrderItem._meta.concrete_fields]
 
 
+def order_as_written(
+    *,
+    order_id,
+    item_id,
+    number,
+    user_id,
+    product,
+    quantity,
+    unit_price,
+    created_at,
+    expires_at,
+    idempotency_key=None,
+    source=Order.Source.SECKILL,
+):
+    """An unpaid one-item order another process has just written, as a query would load it.
+
+    For an answer built from what the writer reported (ids and timestamps), so the
+    caller need not read the rows back. Timestamps may be ISO strings.
+    """
+    line = OrderLine(
+        number=number,
+        user_id=user_id,
+        product=product,
+        quantity=quantity,
+        unit_price=unit_price,
+        expires_at=_when(expires_at),
+        idempotency_key=idempotency_key,
+    )
+    return _as_loaded(line, order_id, item_id, source, _when(created_at))
+
+
+def _when(value):
+    return datetime.fromisoformat(value) if isinstance(value, str) else value
+
+
 def _as_loaded(line, order_id, item_id, source, now):
     order_values = {
         "id": order_id,

@@ -39,6 +39,25 @@ class OrderOutputSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PendingOrderOutputSerializer(serializers.Serializer):
+    """A flash-sale order accepted but not written yet, or refused when the writer came to it
+    (orders/pending.py): the fields of an order, with no row behind them yet."""
+
+    number = serializers.CharField()
+    status = serializers.ChoiceField(choices=[("confirming", "Confirming"), ("refused", "Refused")])
+    source = serializers.ChoiceField(choices=[("seckill", "Flash sale")])
+    total = serializers.DecimalField(max_digits=12, decimal_places=2)
+    items = OrderItemOutputSerializer(many=True)
+    created_at = serializers.DateTimeField(allow_null=True, help_text="null: not written yet.")
+    expires_at = serializers.DateTimeField(allow_null=True)
+    paid_at = serializers.DateTimeField(allow_null=True)
+    closed_at = serializers.DateTimeField(allow_null=True)
+    can_pay = serializers.BooleanField()
+    can_cancel = serializers.BooleanField()
+    code = serializers.CharField(required=False, help_text="refused: sold_out, limit_reached or duplicate.")
+    detail = serializers.CharField(required=False, help_text="refused: why, in words.")
+
+
 class OrderLineInputSerializer(StrictInputSerializer):
     product = serializers.SlugField(max_length=200, help_text="Product slug.")
     quantity = serializers.IntegerField(min_value=1, max_value=settings.CART_MAX_QUANTITY)
@@ -85,3 +104,31 @@ def order_payload(order, *, items=None):
         "can_pay": order.can_pay,
         "can_cancel": order.can_cancel,
     }
+
+
+def pending_payload(pending):
+    """A PendingOrder (orders/pending.py) in the shape of order_payload: the same fields, with
+    status "confirming" or "refused" (plus `code` and `detail` saying why)."""
+    body = {
+        "number": pending.number,
+        "status": pending.status,
+        "source": "seckill",
+        "total": _MONEY.to_representation(pending.total),
+        "items": [
+            {
+                "product": pending.product.slug,
+                "product_name": pending.product.name,
+                "quantity": pending.quantity,
+                "unit_price": _MONEY.to_representation(pending.unit_price),
+            }
+        ],
+        "created_at": None,
+        "expires_at": _TIME.to_representation(pending.expires_at) if pending.expires_at else None,
+        "paid_at": None,
+        "closed_at": None,
+        "can_pay": False,
+        "can_cancel": False,
+    }
+    if not pending.is_confirming:
+        body.update(code=pending.code, detail=pending.detail)
+    return body

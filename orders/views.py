@@ -15,6 +15,7 @@ from core.http import clean_idempotency_key
 from core.pages import post_only
 from orders import selectors, services
 from orders.cart import SessionCart
+from orders.pending import pending_order_get
 from shop.models import Product
 
 
@@ -114,7 +115,14 @@ def _own_order(request, number):
 @login_required
 @require_GET
 def order_detail(request, number):
-    return render(request, "orders/order_detail.html", {"order": _own_order(request, number)})
+    try:
+        order = selectors.order_get_for_user(user=request.user, number=number)
+    except NotFound as exc:
+        pending = pending_order_get(user=request.user, number=number)  # a flash-sale order on its way
+        if pending is None:
+            raise Http404(exc.detail) from exc
+        return render(request, "orders/order_pending.html", {"pending": pending})
+    return render(request, "orders/order_detail.html", {"order": order})
 
 
 def _order_action(request, number, action, success):

@@ -36,7 +36,9 @@ else
   exit 1
 fi
 
-if port_open "$redis_host" "$redis_port"; then
+if local_host "$redis_host" && [ "$redis_port" = "${SALE_REDIS_PORT:-6380}" ]; then
+  "$(dirname "$0")/sale_redis.sh" start  # `make run`'s own Redis, with the append-only file on
+elif port_open "$redis_host" "$redis_port"; then
   echo "Redis: answering on $redis_host:$redis_port"
 elif local_host "$redis_host" && command -v redis-server >/dev/null 2>&1; then
   echo "Redis: not running, starting it"

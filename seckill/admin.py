@@ -7,7 +7,7 @@ from core.admin_versioning import VersionedModelAdmin
 from core.errors import ShopError
 from orders.models import Order
 from seckill import services, stock
-from seckill.models import SeckillActivity, SeckillOrder, SeckillTicket
+from seckill.models import SeckillActivity, SeckillOrder, SeckillRefusal
 
 # Fields frozen once the units are set aside, and once customers can buy.
 FROZEN_WHEN_PUBLISHED = ("product", "stock_total", "per_user_limit")
@@ -153,11 +153,15 @@ class SeckillOrderAdmin(admin.ModelAdmin):
         return obj.order.get_status_display()
 
 
-@admin.register(SeckillTicket)
-class SeckillTicketAdmin(admin.ModelAdmin):
-    list_display = ("id", "activity", "user", "quantity", "status", "error_code", "created_at")
-    list_filter = ("status", "activity")
-    readonly_fields = [f.name for f in SeckillTicket._meta.fields]
+@admin.register(SeckillRefusal)
+class SeckillRefusalAdmin(admin.ModelAdmin):
+    """Accepted purchases the database refused when the writer came to them (what the customer was told)."""
+
+    list_display = ("order_number", "activity", "user", "quantity", "code", "created_at")
+    list_filter = ("activity", "code")
+    search_fields = ("order_number", "user__username", "reservation_id")
+    list_select_related = ("activity", "user")
+    readonly_fields = [f.name for f in SeckillRefusal._meta.fields]
 
     def has_add_permission(self, request):
         return False

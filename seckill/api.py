@@ -7,15 +7,19 @@ from rest_framework.views import APIView
 
 from core.http import client_ip, idempotency_key_from
 from core.openapi import IDEMPOTENCY_HEADER, ErrorSerializer
-from orders.serializers import OrderOutputSerializer, order_payload
+from orders.serializers import OrderOutputSerializer, PendingOrderOutputSerializer, order_payload, pending_payload
 from seckill import cache, purchase_token, selectors
 from seckill.errors import SoldOut
 from seckill.purchase import purchase
-from seckill.serializers import PurchaseInputSerializer, SaleOutputSerializer, TicketOutputSerializer
+from seckill.serializers import PurchaseInputSerializer, SaleOutputSerializer
 
 PurchaseCreated = inline_serializer("PurchaseCreated", fields={"order": OrderOutputSerializer()})
 PurchaseAccepted = inline_serializer(
-    "PurchaseAccepted", fields={"ticket": serializers.CharField(), "status_url": serializers.CharField()}
+    "PurchaseAccepted",
+    fields={
+        "order": PendingOrderOutputSerializer(help_text='The order being written: status "confirming".'),
+        "status_url": serializers.CharField(help_text="GET it until the status is no longer confirming."),
+    },
 )
 SOLD_OUT_BODY = {"code": SoldOut.code, "detail": SoldOut.default_detail}
 PurchaseTokenOutput = inline_serializer(
@@ -61,13 +65,15 @@ class PurchaseApi(APIView):
         request=PurchaseInputSerializer,
         responses={
             201: PurchaseCreated,
-            202: OpenApiResponse(PurchaseAccepted, description="Async mode: the order is on its way."),
+            202: OpenApiResponse(
+                PurchaseAccepted, description="Accepted; the order is being written (SECKILL_ACK=reserved, or slow)."
+            ),
             400: ErrorSerializer,
             401: ErrorSerializer,
             403: OpenApiResponse(ErrorSerializer, description="purchase_token_required or purchase_token_invalid"),
             404: ErrorSerializer,
             409: OpenApiResponse(ErrorSerializer, description="sold_out, limit_reached, not_started or ended"),
-            429: OpenApiResponse(ErrorSerializer, description="busy or rate_limited"),
+            429: OpenApiResponse(ErrorSerializer, description="rate_limited"),
             503: OpenApiResponse(ErrorSerializer, description="unavailable"),
         },
     )
@@ -92,7 +98,7 @@ class PurchaseApi(APIView):
         if outcome.order is not None:
             body = {"order": order_payload(outcome.order, items=outcome.items)}
         else:
-            body = {"ticket": outcome.ticket_id, "status_url": f"/api/seckill/tickets/{outcome.ticket_id}/"}
+            body = {"order": pending_payload(outcome.pending), "status_url": f"/api/orders/{outcome.number}/"}
         return Response(body, status=outcome.status, headers=headers)
 
 
@@ -115,19 +121,3 @@ class PurchaseTokenApi(APIView):
         issued = purchase_token.issue(user_id=request.user.pk, activity_id=activity_id)
         body = {"token": issued.token, "expires_in": issued.max_age}
         return Response(body, headers={"Cache-Control": "no-store"})
-
-
-@extend_schema(tags=["flash sales"])
-class TicketApi(APIView):
-    permission_classes = (IsAuthenticated,)
-
-    @extend_schema(responses={200: TicketOutputSerializer, 401: ErrorSerializer, 404: ErrorSerializer})
-    def get(self, request, ticket):
-        found = selectors.ticket_get_for_user(user=request.user, ticket=ticket)
-        body = {
-            "ticket": ticket,
-            "status": found.status,
-            "order": found.order.number if found.order else None,
-            "code": found.error_code,
-        }
-        return Response(TicketOutputSerializer(body).data)

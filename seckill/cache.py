@@ -7,11 +7,15 @@ on every purchase that gets past the flags, and a flag expires after
 SECKILL_SOLD_OUT_RECHECK_SECONDS so units returned by an expired order sell again.
 """
 
+import logging
+import os
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from seckill import keys, stock
 from seckill.conf import conf
 from seckill.models import SeckillActivity
 
@@ -31,6 +35,8 @@ class SaleInfo:
     is_enabled: bool
     is_published: bool
 
+
+log = logging.getLogger(__name__)
 
 _sales = {}  # id -> (valid_until, SaleInfo | None)
 _sold_out_until = {}  # id -> monotonic deadline
@@ -75,7 +81,54 @@ def forget_sale(activity_id):
 
 
 def mark_sold_out(activity_id):
+    _listen_for_units_back()
     _sold_out_until[activity_id] = time.monotonic() + conf().sold_out_recheck_seconds
+
+
+def units_back(activity_id):
+    """Units of the sale are on sale again: stop answering "sold out" from memory."""
+    _sold_out_until.pop(activity_id, None)
+
+
+# --- units-back messages ------------------------------------------------------------------
+# A flag is only ever set by mark_sold_out, so the listener starts there, in the process
+# (a gunicorn worker, after the fork) that needs it. It is a daemon thread with its own
+# connection, subscribed to the channel release.lua, restock.lua, warm and re-sync publish
+# on; on any message it clears that sale's flag, and if its connection breaks it clears
+# every flag (a message may have been missed) and subscribes again.
+
+_listener = {"pid": None}
+_listener_lock = threading.Lock()
+
+
+def _listen_for_units_back():
+    if _listener["pid"] == os.getpid():
+        return
+    with _listener_lock:
+        if _listener["pid"] == os.getpid():
+            return
+        _listener["pid"] = os.getpid()
+        threading.Thread(target=_listen, name="seckill-units-back", daemon=True).start()
+
+
+def _listen():
+    while True:
+        try:
+            pubsub = stock.redis().pubsub(ignore_subscribe_messages=True)
+            pubsub.subscribe(keys.UNITS_BACK_CHANNEL)
+            while True:
+                # get_message waits with select(), so the client's short socket timeout
+                # does not cut an idle subscription every second.
+                message = pubsub.get_message(timeout=0.5)
+                if message is not None:
+                    try:
+                        units_back(int(message["data"]))
+                    except (TypeError, ValueError):
+                        continue
+        except Exception:
+            log.warning("units-back listener lost its Redis connection; subscribing again", exc_info=True)
+            _sold_out_until.clear()
+            time.sleep(1.0)
 
 
 def is_sold_out(activity_id):

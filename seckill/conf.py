@@ -17,12 +17,12 @@ from django.dispatch import receiver
 
 @dataclasses.dataclass(frozen=True)
 class SeckillSettings:
-    order_mode: str
+    ack: str
+    ack_wait_seconds: float
+    writer_eager: bool
     rate_limit_per_customer: int
     rate_limit_per_ip: int
     rate_limit_window_ms: int
-    customer_lock_ttl: float
-    customer_lock_wait: float
     meta_cache_seconds: float
     sold_out_recheck_seconds: float
     warmup_lead_minutes: int
@@ -32,10 +32,6 @@ class SeckillSettings:
     purchase_token_lead_seconds: int
     purchase_token_max_age_seconds: int
     buyers_per_ip: int
-
-    @property
-    def is_async(self):
-        return self.order_mode == "async"
 
 
 @cache

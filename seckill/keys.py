@@ -37,8 +37,35 @@ def returned(activity_id):
     return f"{_tag(activity_id)}:returned"
 
 
-def idempotent_answer(activity_id, user_id, key):
-    return f"{_tag(activity_id)}:idem:{user_id}:{key}"
+def intents(activity_id):
+    """Stream of accepted purchases on their way to the database (seckill/intents.py)."""
+    return f"{_tag(activity_id)}:intents"
+
+
+def answers(activity_id):
+    """Hash of the first answer to each (customer, Idempotency-Key) of the sale."""
+    return f"{_tag(activity_id)}:idem"
+
+
+def answer_field(user_id, key):
+    return f"{user_id}:{key}" if key else ""
+
+
+def numbers(activity_id):
+    """Hash: order number -> its intent, while the order is being written ("confirming")."""
+    return f"{_tag(activity_id)}:numbers"
+
+
+def written(activity_id, reservation_id):
+    """List the writer pushes the outcome of one intent to; the web request waits on it."""
+    return f"{_tag(activity_id)}:written:{reservation_id}"
+
+
+# Pub/sub channel, not a key: a sale id published here means units of that sale came
+# back on sale; every web process then forgets its "sold out" flag (seckill/cache.py).
+UNITS_BACK_CHANNEL = "seckill:units-back"
+
+WRITER_GROUP = "writers"
 
 
 def rate_customer(activity_id, user_id):
@@ -84,4 +111,7 @@ def all_keys(activity_id):
         reservations(activity_id),
         returned(activity_id),
         due(activity_id),
+        intents(activity_id),
+        answers(activity_id),
+        numbers(activity_id),
     ]

@@ -122,8 +122,8 @@ class SeckillActivity(models.Model):
 class SeckillOrder(models.Model):
     """Links an order to the sale and the reservation it came from.
 
-    One row per reservation (unique), written in the same transaction as the order.
-    `fencing_token` is the token of the customer lock held when the order was written.
+    One row per reservation (unique), written in the same transaction as the order, so
+    an intent delivered twice to the order writers becomes one order.
     """
 
     order = models.OneToOneField("orders.Order", on_delete=models.PROTECT, related_name="seckill")
@@ -133,7 +133,6 @@ class SeckillOrder(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     quantity = models.PositiveIntegerField()
     reservation_id = models.CharField(max_length=32, unique=True)
-    fencing_token = models.BigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -147,8 +146,9 @@ class SeckillOrder(models.Model):
 class SeckillQuota(models.Model):
     """Units of one activity a customer holds in live orders; the DB's own per-customer limit.
 
-    `fence_token` is the highest fencing token of the customer's lock that has written
-    here; the order transaction's upsert refuses a lower one (seckill/services.py).
+    The order writer's batch upsert (seckill/services/order_write.py) adds a batch's
+    units per customer in one statement, and the CHECK refuses it if any customer would
+    go over the limit; cancelled and expired orders take their units off again.
     """
 
     activity = models.ForeignKey(
@@ -157,7 +157,6 @@ class SeckillQuota(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     units_held = models.PositiveIntegerField(default=0)
     unit_limit = models.PositiveIntegerField()
-    fence_token = models.BigIntegerField(default=0)
 
     class Meta:
         constraints = [
@@ -171,35 +170,25 @@ class SeckillQuota(models.Model):
         return f"{self.units_held}/{self.unit_limit} of sale {self.activity_id} for customer {self.user_id}"
 
 
-class SeckillTicket(models.Model):
-    """An accepted asynchronous purchase (202) waiting for its order.
+class SeckillRefusal(models.Model):
+    """An accepted purchase whose order the database refused when the writer came to it.
 
-    Written before the 202 is sent, so an accepted purchase survives a lost Celery
-    message or a wiped Redis: the worker, or the sweep that re-drives stuck tickets,
-    turns it into exactly one order (the reservation id is unique on SeckillOrder).
+    Rare by design: Redis checks the same rules first. It happens when Redis was ahead of
+    the database (a warm-up after data loss) or a constraint was tightened meanwhile.
+    The row is what the customer's order page shows instead of the order, and it makes a
+    second delivery of the same intent a no-op (unique reservation and order number).
     """
 
-    class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        DONE = "done", "Order created"
-        FAILED = "failed", "Failed"
-
-    id = models.CharField(max_length=32, primary_key=True, help_text="The reservation id.")
     activity = models.ForeignKey(
-        SeckillActivity, on_delete=models.PROTECT, related_name="tickets", db_constraint=HOT_ROW_FK
+        SeckillActivity, on_delete=models.PROTECT, related_name="refusals", db_constraint=HOT_ROW_FK
     )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    order_number = models.CharField(max_length=20, unique=True)
+    reservation_id = models.CharField(max_length=32, unique=True)
     quantity = models.PositiveIntegerField()
-    fencing_token = models.BigIntegerField()
-    idempotency_key = models.CharField(max_length=80, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    order = models.OneToOneField("orders.Order", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    error_code = models.CharField(max_length=32, blank=True)
+    code = models.CharField(max_length=32, help_text="sold_out, limit_reached or duplicate")
+    detail = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    class Meta:
-        indexes = [models.Index(fields=("status", "created_at"), name="seckill_ticket_status_idx")]
 
     def __str__(self):
-        return f"ticket {self.pk} ({self.status})"
+        return f"order {self.order_number} refused ({self.code})"

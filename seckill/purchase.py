@@ -1,47 +1,51 @@
 """The purchase path of a flash sale: `purchase()` is its one entry, for the API and the page.
 
-    0. the gates: purchase token, shared-IP buyer slot                (0-1 Redis round trips)
-    1. sale settings and the "sold out" flag from process memory      (no network)
-    2. the customer's lock; a second tab waits its turn               (1 Redis round trip)
-    3. the Idempotency-Key's earlier answer, if any                   (1 Redis round trip, keyed requests only)
-    4. purchase.lua: rate limits, window, limit, stock, reserve       (1 Redis round trip)
-    5. the order transaction, every invariant checked by the DB       (sync mode)
-       or a durable ticket and a Celery task                          (async mode)
-    6. the lock released by token                                     (1 Redis round trip)
+    0. the gates: purchase token, shared-IP buyer slot              (0-1 Redis round trips)
+    1. sale settings and the "sold out" flag from process memory    (no network)
+    2. purchase.lua: replay of an Idempotency-Key, rate limits,     (1 Redis round trip)
+       window, limit, stock, reservation, deadline, order intent
+    3. SECKILL_ACK=reserved: answer 202 "confirming" at once
+       SECKILL_ACK=committed: wait (bounded) for the order writer   (1 blocking Redis call)
+       to commit the intent's batch, then 201 with the order;
+       202 "confirming" if it takes longer than SECKILL_ACK_WAIT_SECONDS
 
-The lock keeps one customer's parallel clicks, tabs and retries from racing each
-other; it is an efficiency measure, not the guard. If it is lost (a pause longer than
-its lease, as in the incident told in docs/architecture.md), the fencing token makes
-the stale holder's DB write fail, and the DB's own constraints (seckill/models.py)
-still refuse an oversell or a second unit over the limit. Any failure after step 4
-gives the reservation back, so a unit is never lost to an error (I2).
+No database query and no lock: purchase.lua is the one point where a customer's
+parallel requests are put in order, and the intent it appends is written by the order
+writer (seckill/writer.py) in batches. The database still refuses an oversell, a unit
+over the limit and a second order for one intent on its own (seckill/services/
+order_write.py), so Redis is the fast gate, never the only guard. What each
+acknowledgement level promises on a crash: docs/architecture.md, "Durability".
 """
 
 import logging
+import time
 import uuid
 
 from django.db import DatabaseError
 from django.utils import timezone
 from redis.exceptions import RedisError
 
-from core.errors import ShopError
-from locks import RedisLock, StaleTokenError
-from locks.holding import release_quietly
-from seckill import cache, idempotency, keys, purchase_token, services, shared_ip, stock
+from orders.models import Order, new_order_number
+from orders.rows import order_as_written
+from seckill import cache, intents, keys, purchase_token, services, shared_ip, stock, writer
 from seckill.conf import conf
-from seckill.errors import Busy, Ended, LimitReached, NotFound, NotStarted, RateLimited, SoldOut, Unavailable
-from seckill.outcome import PurchaseOutcome
-from seckill.tasks import fulfil_ticket
+from seckill.errors import Ended, LimitReached, NotFound, NotStarted, RateLimited, SoldOut, Unavailable
+from seckill.models import SeckillRefusal
+from seckill.outcome import PurchaseOutcome, pending_of
 
 log = logging.getLogger(__name__)
 
 __all__ = ["PurchaseOutcome", "purchase"]
 
+_REFUSALS = {cls.code: cls for cls in (SoldOut, LimitReached, NotStarted, Ended)}
+REPLAY_POLL_S = 0.02
+
 
 def purchase(*, activity_id, user, quantity, idempotency_key=None, client_ip=None, token=None):
     """Buy `quantity` units of a sale for `user`; a PurchaseOutcome, or a ShopError saying why not.
 
-    `idempotency_key` is the client's key, already checked (core/http.py); `token` the
+    `idempotency_key` is the client's key, already checked (core/http.py): the same key
+    of the same customer in the same sale gets the first answer again. `token` is the
     purchase token when the shop requires one (seckill/purchase_token.py); `client_ip`
     the address the rate limit and the shared-IP rule count by.
     """
@@ -65,33 +69,22 @@ def _purchase(activity_id, user, quantity, idempotency_key, client_ip):
     if cache.is_sold_out(activity_id):
         raise SoldOut()
 
-    lock = RedisLock(
-        keys.customer_lock_name(activity_id, user.pk),
-        ttl=conf().customer_lock_ttl,
-        fence_scope=keys.fence_scope(activity_id),
-        metric_label="seckill_customer",
-    )
-    try:
-        acquired = lock.acquire(blocking=True, timeout=conf().customer_lock_wait)
-    except RedisError as exc:
-        raise _unavailable(activity_id, "customer lock", exc) from exc
-    if not acquired:
-        raise Busy("Your previous request for this sale is still being processed.")
-    try:
-        return idempotency.answer_once(
-            activity_id=activity_id,
-            user=user,
-            key=idempotency_key,
-            attempt=lambda: _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock),
-        )
-    finally:
-        release_quietly(lock, lost_message="the order write was fenced")
+    reservation_id, number = uuid.uuid4().hex, new_order_number()
 
+    def reserve():
+        try:
+            return stock.reserve(
+                sale=sale,
+                user_id=user.pk,
+                quantity=quantity,
+                reservation_id=reservation_id,
+                number=number,
+                client_ip=client_ip,
+                idempotency_key=idempotency_key,
+            )
+        except RedisError as exc:
+            raise _unavailable(sale.id, "reservation", exc) from exc
 
-def _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock):
-    reservation_id = uuid.uuid4().hex
-    reserve = _reserve_call(sale, user.pk, quantity, reservation_id, client_ip)
-    order_key = keys.order_idempotency_key(sale.id, idempotency_key)
     result = reserve()
     if result.outcome == "unavailable":
         try:
@@ -99,88 +92,100 @@ def _reserve_and_write(sale, user, quantity, idempotency_key, client_ip, lock):
         except (RedisError, DatabaseError, Unavailable) as exc:
             raise _unavailable(sale.id, "warm-up", exc) from exc
         result = reserve()
-    _raise_for(result, sale, user, order_key)
+    if result.outcome == "replay":
+        return _replay(sale, user, result.value)
+    if result.outcome == "limit_reached" and idempotency_key:
+        earlier = _order_under_key(sale, user, idempotency_key)  # Redis forgot the answer, the DB did not
+        if earlier is not None:
+            return PurchaseOutcome(order=earlier, replayed=True)
+    if result.outcome != "ok":
+        _refuse(result.outcome, result.value, sale)
+    pending = pending_of(sale, number=number, quantity=quantity)
+    if conf().ack == "reserved":
+        return PurchaseOutcome(pending=pending)
+    return _wait_for_commit(sale, user, reservation_id, pending, idempotency_key)
 
+
+def _order_under_key(sale, user, idempotency_key):
+    order_key = keys.order_idempotency_key(sale.id, idempotency_key)
+    return Order.objects.filter(user=user, idempotency_key=order_key).first()
+
+
+def _wait_for_commit(sale, user, reservation_id, pending, idempotency_key):
+    """`committed` acknowledgement: the answer waits for the writer's COMMIT, within bounds."""
     try:
-        if conf().is_async:
-            ticket = services.ticket_create(
-                sale=sale,
-                user_id=user.pk,
-                quantity=quantity,
-                reservation_id=reservation_id,
-                fencing_token=lock.fencing_token,
-                idempotency_key=order_key,
-                enqueue=fulfil_ticket.delay,
-            )
-            return PurchaseOutcome(ticket_id=f"{sale.id}-{ticket.pk}")
-        written = services.seckill_order_create(
-            sale=sale,
-            user_id=user.pk,
-            quantity=quantity,
-            reservation_id=reservation_id,
-            fencing_token=lock.fencing_token,
-            idempotency_key=order_key,
+        if conf().writer_eager:  # tests: this request's thread runs the writer (seckill/writer.py)
+            _drain_inline(sale)
+        outcome = intents.wait_for(
+            sale.id, reservation_id, timeout_s=conf().ack_wait_seconds, client=stock.waiting_redis()
         )
-        return PurchaseOutcome(order=written.order, items=written.items)
-    except SoldOut as exc:  # the DB pool was empty although Redis had a unit: Redis was ahead
-        _give_back(sale.id, reservation_id, back_on_sale=False)
-        cache.mark_sold_out(sale.id)
-        raise SoldOut() from exc
-    except services.DuplicateReservation:
-        _give_back(sale.id, reservation_id)
-        existing = idempotency.order_under_key(user, order_key)
-        if existing is None:
-            raise
-        raise idempotency.Replay(existing) from None
-    except StaleTokenError as exc:
-        _give_back(sale.id, reservation_id)
-        raise Busy("Your request overlapped with another one; please try again.") from exc
-    except ShopError:
-        _give_back(sale.id, reservation_id)
-        raise
-    except (DatabaseError, RedisError) as exc:
-        log.exception("sale %s: order write failed, reservation %s given back", sale.id, reservation_id)
-        _give_back(sale.id, reservation_id)
-        raise Unavailable() from exc
-    except BaseException:
-        _give_back(sale.id, reservation_id)
-        raise
+    except RedisError as exc:
+        raise _unavailable(sale.id, "wait for the order", exc) from exc
+    if outcome is None:
+        return PurchaseOutcome(pending=pending)  # 202 confirming: the writer is behind
+    if outcome["outcome"] == intents.REFUSED:
+        if outcome["code"] == "duplicate" and idempotency_key:  # the key's first order exists
+            earlier = _order_under_key(sale, user, idempotency_key)
+            if earlier is not None:
+                return PurchaseOutcome(order=earlier, replayed=True)
+        if outcome["code"] == SoldOut.code:
+            cache.mark_sold_out(sale.id)
+        raise _REFUSALS.get(outcome["code"], Unavailable)(outcome["detail"])
+    written = order_as_written(
+        order_id=outcome["order_id"],
+        item_id=outcome["item_id"],
+        number=pending.number,
+        user_id=user.pk,
+        product=pending.product,
+        quantity=pending.quantity,
+        unit_price=sale.price,
+        created_at=outcome["created_at"],
+        expires_at=outcome["expires_at"],
+        idempotency_key=keys.order_idempotency_key(sale.id, idempotency_key),
+    )
+    return PurchaseOutcome(order=written.order, items=written.items)
 
 
-def _reserve_call(sale, user_id, quantity, reservation_id, client_ip):
-    def call():
-        try:
-            return stock.reserve(
-                activity_id=sale.id,
-                user_id=user_id,
-                quantity=quantity,
-                reservation_id=reservation_id,
-                client_ip=client_ip,
-            )
-        except RedisError as exc:
-            raise _unavailable(sale.id, "reservation", exc) from exc
+def _replay(sale, user, first):
+    """The first answer to this Idempotency-Key, as it stands now.
 
-    return call
+    In `committed` mode a replay of an order still being written waits for it like the
+    first request does (the same bound), polling the order row: a retry gets the same
+    answer as the request it repeats. Replays are rare, so the polling costs little.
+    """
+    kind, _, number = first.partition(":")
+    if kind != "ok":
+        _refuse(kind, number, sale)
+    deadline = time.monotonic() + (conf().ack_wait_seconds if conf().ack == "committed" else 0)
+    while True:
+        order = Order.objects.filter(number=number, user=user).first()
+        if order is not None:
+            return PurchaseOutcome(order=order, replayed=True)
+        refusal = SeckillRefusal.objects.filter(order_number=number, user=user).first()
+        if refusal is not None:
+            raise _REFUSALS.get(refusal.code, Unavailable)(refusal.detail)
+        if time.monotonic() >= deadline:
+            break
+        if conf().writer_eager:
+            _drain_inline(sale)
+        time.sleep(REPLAY_POLL_S)
+    found = intents.pending_order(sale.id, number)
+    quantity = found[2] if found else 1
+    return PurchaseOutcome(pending=pending_of(sale, number=number, quantity=quantity), replayed=True)
 
 
-def _raise_for(result, sale, user, order_key):
-    outcome = result.outcome
-    if outcome == "ok":
-        return
+def _refuse(outcome, value, sale):
     if outcome == "sold_out":
         cache.mark_sold_out(sale.id)
         raise SoldOut()
     if outcome == "insufficient":
-        raise SoldOut(f"Only {result.value} left; ask for fewer.", available=result.value)
+        raise SoldOut(f"Only {value} left; ask for fewer.", available=int(value))
     if outcome == "limit_reached":
-        existing = idempotency.order_under_key(user, order_key)
-        if existing is not None:  # Redis forgot the answer, the DB did not
-            raise idempotency.Replay(existing)
         raise LimitReached(
-            f"You already hold {result.value} of the {sale.per_user_limit} allowed per customer.", held=result.value
+            f"You already hold {value} of the {sale.per_user_limit} allowed per customer.", held=int(value)
         )
     if outcome == "not_started":
-        raise NotStarted(f"The sale starts in {max(result.value // 1000, 1)} s.", starts_in_ms=result.value)
+        raise NotStarted(f"The sale starts in {max(int(value) // 1000, 1)} s.", starts_in_ms=int(value))
     if outcome == "ended":
         raise Ended()
     if outcome == "rate_limited":
@@ -188,15 +193,13 @@ def _raise_for(result, sale, user, order_key):
     raise Unavailable()
 
 
+def _drain_inline(sale):
+    try:
+        writer.drain(sale.id)
+    except DatabaseError:
+        log.warning("sale %s: the inline writer could not write; the intents wait", sale.id)
+
+
 def _unavailable(activity_id, step, exc):
     log.warning("sale %s: 503 at the %s step: %r", activity_id, step, exc)
     return Unavailable()
-
-
-def _give_back(activity_id, reservation_id, back_on_sale=True):
-    """Best effort: if Redis is unreachable the reservation stays open and the stranded
-    sweep (or `reconcile --fix`) returns it after the grace period."""
-    try:
-        stock.give_back(activity_id=activity_id, reservation_id=reservation_id, back_on_sale=back_on_sale)
-    except RedisError:
-        log.warning("sale %s: could not give back reservation %s now; the sweep will", activity_id, reservation_id)

@@ -6,7 +6,7 @@ from django.utils import timezone
 from core.errors import NotFound
 from orders.models import Order
 from seckill import stock
-from seckill.models import SeckillActivity, SeckillOrder, SeckillTicket
+from seckill.models import SeckillActivity, SeckillOrder
 
 
 @dataclass(frozen=True)
@@ -129,12 +129,3 @@ def sale_get(*, activity_id):
     if activity is None or not (activity.is_enabled or activity.published_at):
         raise NotFound("No such sale.")
     return sale_views([activity])[0]
-
-
-def ticket_get_for_user(*, user, ticket):
-    """A ticket is "<activity id>-<reservation id>"; another customer's ticket is a 404."""
-    _, _, reservation_id = ticket.partition("-")
-    found = SeckillTicket.objects.select_related("order").filter(pk=reservation_id, user=user).first()
-    if found is None:
-        raise NotFound("No such ticket.")
-    return found

@@ -27,10 +27,3 @@ class SaleOutputSerializer(serializers.Serializer):
 
 class PurchaseInputSerializer(StrictInputSerializer):
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
-
-
-class TicketOutputSerializer(serializers.Serializer):
-    ticket = serializers.CharField()
-    status = serializers.ChoiceField(choices=["pending", "done", "failed"])
-    order = serializers.CharField(allow_null=True, help_text="Order number once the order exists.")
-    code = serializers.CharField(allow_blank=True, help_text="Why it failed (sold_out, limit_reached).")

@@ -15,7 +15,7 @@ Why it is safe:
   never costs the address a slot; an account that already bought from the address
   keeps its slot and is never refused by this rule;
 - keys carry the sale's hash tag and expire a week after the sale, like its other keys.
-The rule runs in the views before purchase(); the purchase path itself is unchanged.
+The rule is the second gate of purchase() (seckill/purchase.py), before the sale is even read.
 """
 
 import contextlib

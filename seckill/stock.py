@@ -5,11 +5,14 @@ atomic. Redis is the fast gate in front of the database, never the only guard: t
 database refuses an oversell or an over-limit order on its own (seckill/models.py).
 """
 
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from django.conf import settings
 from django_redis import get_redis_connection
+from redis import BlockingConnectionPool, Redis
 
 from core.lua import LuaScript
 from seckill import keys
@@ -25,10 +28,37 @@ RESYNC = LuaScript(_LUA / "resync.lua")
 
 # Redis keeps a sale's keys this long after it ends, for reconciliation and late expiries.
 KEEP_AFTER_END = timedelta(days=7)
+# Writers keep reading a sale's intents this long after it ends (a backlog drains after the end).
+WRITER_AFTER_END = timedelta(days=1)
 
 
 def redis():
     return get_redis_connection("default")
+
+
+_waiting = {}
+
+
+def waiting_redis():
+    """A client for the one blocking call of a purchase (waiting for the writer's COMMIT).
+
+    Its own pool, with a socket timeout longer than the wait: the shared client's one
+    second timeout would cut the wait short. Built once per process, from the same
+    connection settings as django-redis's client.
+    """
+    pid = os.getpid()
+    client = _waiting.get(pid)
+    if client is None:
+        base = redis().connection_pool.connection_kwargs
+        timeout = conf().ack_wait_seconds + settings.REDIS_SOCKET_TIMEOUT
+        pool = BlockingConnectionPool(
+            **{k: v for k, v in base.items() if k not in ("socket_timeout",)},
+            socket_timeout=timeout,
+            max_connections=settings.CACHES["default"]["OPTIONS"]["CONNECTION_POOL_KWARGS"]["max_connections"],
+            timeout=timeout,
+        )
+        client = _waiting[pid] = Redis(connection_pool=pool)
+    return client
 
 
 def _ms(dt):
@@ -37,14 +67,29 @@ def _ms(dt):
 
 @dataclass(frozen=True)
 class Reservation:
-    outcome: str  # ok, sold_out, insufficient, limit_reached, not_started, ended, rate_limited, unavailable
-    value: int  # ok: units left; limit_reached: units held; insufficient: units left; not_started: ms to start
+    """What purchase.lua answered.
+
+    outcome: ok, replay, sold_out, insufficient, limit_reached, not_started, ended,
+    rate_limited or unavailable. value: ok: units left; limit_reached: units held;
+    insufficient: units left; not_started: ms to the start; replay: the first answer
+    ("ok:<order number>" or "<refusal>:<value>"). number: the order number (ok).
+    """
+
+    outcome: str
+    value: int | str
+    number: str = ""
 
 
-def reserve(*, activity_id, user_id, quantity, reservation_id, client_ip=None):
-    """One round trip: rate limits, sale window, per-customer limit, stock check and decrement."""
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def reserve(*, sale, user_id, quantity, reservation_id, number, client_ip=None, idempotency_key=None):
+    """The whole Redis side of a purchase, one round trip (purchase.lua): rate limits, replay of
+    an Idempotency-Key, window, limit, stock, reservation, deadline and the order intent."""
+    activity_id = sale.id
     ip_limit = conf().rate_limit_per_ip if client_ip else 0
-    outcome, value = PURCHASE(
+    outcome, value, got_number = PURCHASE(
         redis(),
         keys=[
             keys.meta(activity_id),
@@ -54,6 +99,9 @@ def reserve(*, activity_id, user_id, quantity, reservation_id, client_ip=None):
             keys.rate_customer(activity_id, user_id),
             keys.rate_ip(activity_id, client_ip or "-"),
             keys.due(activity_id),
+            keys.intents(activity_id),
+            keys.answers(activity_id),
+            keys.numbers(activity_id),
         ],
         args=[
             user_id,
@@ -62,9 +110,14 @@ def reserve(*, activity_id, user_id, quantity, reservation_id, client_ip=None):
             conf().rate_limit_per_customer,
             ip_limit,
             conf().rate_limit_window_ms,
+            number,
+            keys.answer_field(user_id, idempotency_key),
+            str(sale.price),
+            keys.order_idempotency_key(activity_id, idempotency_key) or "",
         ],
     )
-    return Reservation(outcome.decode() if isinstance(outcome, bytes) else outcome, int(value))
+    outcome, value = _text(outcome), _text(value)
+    return Reservation(outcome, value if outcome == "replay" else int(value), _text(got_number))
 
 
 def give_back(*, activity_id, reservation_id, back_on_sale=True):
@@ -72,7 +125,7 @@ def give_back(*, activity_id, reservation_id, back_on_sale=True):
     return RELEASE(
         redis(),
         keys=[keys.stock(activity_id), keys.users(activity_id), keys.reservations(activity_id), keys.due(activity_id)],
-        args=[reservation_id, "1" if back_on_sale else "0"],
+        args=[reservation_id, "1" if back_on_sale else "0", activity_id],
     )
 
 
@@ -87,7 +140,7 @@ def restock(*, activity_id, order_number, user_id, quantity, reservation_id):
             keys.reservations(activity_id),
             keys.due(activity_id),
         ],
-        args=[order_number, user_id, quantity, reservation_id],
+        args=[order_number, user_id, quantity, reservation_id, activity_id],
     )
 
 
@@ -112,8 +165,13 @@ def warm(*, activity, remaining, holders):
         keys.reservations(activity.pk),
         keys.returned(activity.pk),
         keys.due(activity.pk),
+        keys.intents(activity.pk),
+        keys.answers(activity.pk),
+        keys.numbers(activity.pk),
     ]
-    return WARM(redis(), keys=keys_, args=args) == 1
+    loaded = WARM(redis(), keys=keys_, args=args) == 1
+    announce_units_back(activity.pk)
+    return loaded
 
 
 def resync(*, activity, pool, settled, holders):
@@ -124,7 +182,15 @@ def resync(*, activity, pool, settled, holders):
         args += [user_id, units]
     keys_ = [keys.meta(activity.pk), keys.stock(activity.pk), keys.users(activity.pk), keys.reservations(activity.pk)]
     remaining, open_units = RESYNC(redis(), keys=keys_, args=args)
-    return None if remaining == -1 else (remaining, open_units)
+    if remaining == -1:
+        return None
+    announce_units_back(activity.pk)
+    return remaining, open_units
+
+
+def announce_units_back(activity_id):
+    """Tell every web process that this sale may have units again (seckill/cache.py listens)."""
+    redis().publish(keys.UNITS_BACK_CHANNEL, activity_id)
 
 
 def remaining(activity_id):
@@ -169,7 +235,7 @@ def due_reservations(activity_id, *, until_ms, batch=500):
 
 
 def postpone(activity_id, deadlines):
-    """{reservation id: deadline ms}: move entries whose order got a later deadline (async)."""
+    """{reservation id: deadline ms}: move entries whose order has a later deadline than their reservation."""
     if deadlines:
         redis().zadd(keys.due(activity_id), deadlines, xx=True)
 
@@ -177,6 +243,15 @@ def postpone(activity_id, deadlines):
 def forget_due(activity_id, reservation_ids):
     if reservation_ids:
         redis().zrem(keys.due(activity_id), *reservation_ids)
+
+
+def still_reserved(activity_id, reservation_ids):
+    """The ids among `reservation_ids` whose reservation is still open in Redis (one HMGET)."""
+    ids = list(reservation_ids)
+    if not ids:
+        return set()
+    found = redis().hmget(keys.reservations(activity_id), ids)
+    return {rid for rid, entry in zip(ids, found, strict=True) if entry is not None}
 
 
 def held_by(activity_id, user_id):
@@ -187,3 +262,24 @@ def held_by(activity_id, user_id):
 def server_time_ms():
     seconds, micros = redis().time()
     return seconds * 1000 + micros // 1000
+
+
+def persistence():
+    """{"appendonly", "appendfsync"} of the sale Redis, or None if it will not say (CONFIG disabled)."""
+    try:
+        found = redis().config_get("append*")
+    except Exception:  # noqa: BLE001 - managed Redis services often refuse CONFIG; unknown is an answer
+        return None
+    text = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in found.items()
+    }
+    return {"appendonly": text.get("appendonly"), "appendfsync": text.get("appendfsync")}
+
+
+def keeps_acknowledgements():
+    """False when SECKILL_ACK=reserved runs on a Redis that keeps nothing on disk (or will not tell)."""
+    if conf().ack != "reserved":
+        return True
+    found = persistence()
+    return bool(found and found["appendonly"] == "yes")

@@ -3,7 +3,6 @@
 import logging
 
 from celery import shared_task
-from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -13,33 +12,9 @@ from seckill.models import SeckillActivity
 log = logging.getLogger(__name__)
 
 
-@shared_task(
-    ignore_result=True,
-    acks_late=True,
-    autoretry_for=(OperationalError, InterfaceError, RedisError),
-    retry_backoff=True,
-    retry_backoff_max=30,
-    max_retries=12,
-)
-def fulfil_ticket(ticket_id):
-    """Async mode: write the order of an accepted purchase. Safe to run any number of
-    times (acks_late redelivers after a crash): the ticket becomes one order at most."""
-    ticket = services.ticket_fulfil(ticket_id=ticket_id)
-    return ticket.status if ticket else None
-
-
 @shared_task(ignore_result=True)
 def warm_due_sales():
     return {str(k): v for k, v in services.warm_due_activities().items()}
-
-
-@shared_task(ignore_result=True)
-def redrive_stuck_tickets():
-    """Pending tickets whose Celery message was lost (Redis restart, broker hiccup) are sent again."""
-    ids = list(services.stuck_tickets().values_list("pk", flat=True)[:1000])
-    for ticket_id in ids:
-        fulfil_ticket.delay(ticket_id)
-    return len(ids)
 
 
 def _recent_sales():

@@ -9,5 +9,4 @@ urlpatterns = [
     path("sales/", views.sale_list, name="list"),
     path("sales/<int:activity_id>/", views.sale_detail, name="detail"),
     path("sales/<int:activity_id>/buy/", views.sale_buy, name="buy"),
-    path("sales/tickets/<str:ticket>/", views.ticket_detail, name="ticket"),
 ]

@@ -4,7 +4,6 @@ import uuid
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -107,17 +106,9 @@ def sale_buy(request, activity_id):
             extra_tags="result-ok",
         )
         return redirect(outcome.order)
-    messages.info(request, "Your purchase was accepted and the order is being written.", extra_tags="result-ticket")
-    return redirect("seckill:ticket", ticket=outcome.ticket_id)
-
-
-@login_required
-@require_GET
-def ticket_detail(request, ticket):
-    try:
-        found = selectors.ticket_get_for_user(user=request.user, ticket=ticket)
-    except NotFound as exc:
-        raise Http404(exc.detail) from exc
-    if found.order is not None:
-        return redirect(found.order)
-    return render(request, "seckill/ticket.html", {"ticket": found})
+    messages.info(
+        request,
+        f"Your purchase is accepted: order {outcome.number} is being confirmed, this takes a moment.",
+        extra_tags="result-confirming",
+    )
+    return redirect("orders:detail", number=outcome.number)

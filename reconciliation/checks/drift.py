@@ -66,7 +66,7 @@ def stock_drift(scope):
     - db_pool: the DB pool (stock_available) is not stock_total minus the live units;
     - redis: Redis remaining + live units + open reservations != stock_total;
     - redis_missing: a published sale that is live or recently ended has no Redis state;
-    and, on a full run, missing_sale: order links, quotas or tickets pointing at a sale
+    and, on a full run, missing_sale: order links, quotas or refusals pointing at a sale
     that does not exist (those foreign keys have no DB constraint on purpose).
     """
     findings = _missing_sales() if not scope.limited else []
@@ -145,7 +145,7 @@ _MISSING_SALES_SQL = """
 SELECT ids.activity_id, ids.source
   FROM (SELECT DISTINCT activity_id, 'orders' AS source FROM seckill_seckillorder
         UNION ALL SELECT DISTINCT activity_id, 'quotas' FROM seckill_seckillquota
-        UNION ALL SELECT DISTINCT activity_id, 'tickets' FROM seckill_seckillticket) ids
+        UNION ALL SELECT DISTINCT activity_id, 'refusals' FROM seckill_seckillrefusal) ids
   LEFT JOIN seckill_seckillactivity a ON a.id = ids.activity_id
  WHERE a.id IS NULL
 """

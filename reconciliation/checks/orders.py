@@ -2,7 +2,7 @@
 
 Each check is one set-based query (GROUP BY ... HAVING, window functions); the number
 of rows it hands back to Python is the number of problems, never the number of orders.
-Flash-sale orders are checked in reconciliation/checks.py, which owns the link
+Flash-sale orders are checked in reconciliation/checks/, which owns the link
 between an order and its sale.
 """
 

@@ -1,10 +1,10 @@
 """Flash-sale writes other than the purchase request itself, one module per job.
 
 - lifecycle.py: publish, warm up, end now, re-sync Redis from the database;
-- order_write.py: the order transaction of a purchase (rows via orders/rows.py);
+- order_write.py: the order writer's batch transaction (rows via orders/rows.py);
 - reservations.py: open reservations, and giving back the stranded ones (I2);
 - deadlines.py: payment deadlines, and units coming back from dead orders;
-- tickets.py: async mode's durable tickets.
+- order_write.py is also the order writer's batch transaction (seckill/writer.py runs it).
 
 The names below are re-exported so callers can write `services.activity_warm(...)`.
 """
@@ -18,12 +18,10 @@ from seckill.services.lifecycle import (
     activity_warm,
     warm_due_activities,
 )
-from seckill.services.order_write import DuplicateReservation, PoolEmpty, seckill_order_create
+from seckill.services.order_write import PoolEmpty, intents_write
 from seckill.services.reservations import open_reservations, release_stranded_reservations
-from seckill.services.tickets import stuck_tickets, ticket_create, ticket_fulfil
 
 __all__ = [
-    "DuplicateReservation",
     "PoolEmpty",
     "activities_due_for_warmup",
     "activity_end_now",
@@ -31,12 +29,9 @@ __all__ = [
     "activity_resync",
     "activity_warm",
     "expire_due_orders",
+    "intents_write",
     "open_reservations",
     "release_order_units",
     "release_stranded_reservations",
-    "seckill_order_create",
-    "stuck_tickets",
-    "ticket_create",
-    "ticket_fulfil",
     "warm_due_activities",
 ]

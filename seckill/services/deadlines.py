@@ -16,7 +16,7 @@ from core.errors import InvalidState
 from orders.models import Order
 from orders.services import order_expire
 from seckill import stock
-from seckill.models import SeckillActivity, SeckillOrder, SeckillQuota, SeckillTicket
+from seckill.models import SeckillActivity, SeckillOrder, SeckillQuota
 
 
 def release_order_units(sender, order, reason, **kwargs):
@@ -54,9 +54,10 @@ def expire_due_orders(*, activity_id, now=None, batch=500):
     in the same step that reserves it, so a purchase pays no extra round trip and no
     Celery message for its countdown; a beat job runs this every few seconds. Each
     order moves by order_expire's version-checked transition, so a paid order is left
-    alone and a second run (two schedulers) expires nothing twice. Orders written later
-    than their reservation (async tickets) have a later deadline and are moved to it.
-    Returns how many orders this call expired.
+    alone and a second run (two schedulers) expires nothing twice. A due reservation
+    whose order is not written yet (its intent still waits for the writer) stays in the
+    queue; its order carries the same deadline and expires on a later run. Returns how
+    many orders this call expired.
     """
     now = now or timezone.now()
     due = stock.due_reservations(activity_id, until_ms=stock.server_time_ms(), batch=batch)
@@ -66,11 +67,7 @@ def expire_due_orders(*, activity_id, now=None, batch=500):
         link.reservation_id: link.order
         for link in SeckillOrder.objects.filter(reservation_id__in=due).select_related("order")
     }
-    waiting = set(
-        SeckillTicket.objects.filter(
-            pk__in=[r for r in due if r not in orders], status=SeckillTicket.Status.PENDING
-        ).values_list("pk", flat=True)
-    )
+    waiting = stock.still_reserved(activity_id, [r for r in due if r not in orders])
     expired, finished, later = 0, [], {}
     for reservation_id in due:
         order = orders.get(reservation_id)

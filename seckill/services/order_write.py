@@ -1,130 +1,172 @@
-"""The order transaction of a flash-sale purchase: one transaction, every invariant checked by the DB.
+"""The order writer's transaction: a batch of intents becomes orders, every invariant checked by the DB.
 
-The orders and their items are written by the orders app (orders/rows.py); this module
-writes the sale's own rows beside them in the same transaction: the customer's quota
-row, the link from order to reservation, and the decrement of the sale's DB pool.
+One transaction per batch, in the order Saleor's stock code uses (rows locked in key
+order, the hot row last):
+- I3, the customers' quota rows: one upsert for the batch, sorted by customer, whose
+  CHECK (units_held <= unit_limit) refuses the statement if any customer would exceed
+  the limit;
+- I4, the orders and their items (orders/rows.py) and the links from order to
+  reservation, whose unique reservation id refuses a second order for one intent;
+- I1, one conditional decrement of the sale's DB pool by the batch's units, last, so
+  the one row every batch of the sale updates stays locked only until the commit.
+
+A batch the database refuses is split in halves until the refused intents stand alone
+(a few more transactions, only when something is wrong); each refused intent is
+recorded as a SeckillRefusal, so its customer can see why. An intent already written
+(a writer died after COMMIT, before XACK) is found first and reported as written again.
 """
 
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
-from django.db import IntegrityError, connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from core.db import atomic_with_retry
-from locks import StaleTokenError, lock_metrics
-from orders.models import new_order_number
+from orders.models import Order
+from orders.notifications import order_confirmation_on_commit
 from orders.rows import OrderLine, insert_order_rows
-from seckill import keys
-from seckill.errors import LimitReached, SoldOut
+from seckill.models import SeckillOrder, SeckillRefusal
 from shop.models import Product
 
-
-class DuplicateReservation(Exception):
-    """The reservation already has its order (a redelivered task, a retried request)."""
-
-
-# The customer's quota row, in one statement: per-customer limit and fencing together.
-# - limit (I3): the CHECK (units_held <= unit_limit) fails the statement (error 4025);
-# - fencing: a token lower than one already written sets units_held to NULL, which the
-#   NOT NULL column refuses (error 1048). Assignments run left to right, so the IF sees
-#   the row's old fence_token. Token 0 means "not written under the customer lock"
-#   (async tickets, written later by a worker) and is never refused as stale.
-_QUOTA_UPSERT = (
-    "INSERT INTO seckill_seckillquota (activity_id, user_id, units_held, unit_limit, fence_token) "
-    "VALUES (%s, %s, %s, %s, %s) ON DUPLICATE KEY UPDATE "
-    "units_held = IF(VALUES(fence_token) > 0 AND fence_token > VALUES(fence_token), NULL, "
-    "units_held + VALUES(units_held)), "
-    "fence_token = GREATEST(fence_token, VALUES(fence_token))"
-)
-
-
-def _integrity_kind(exc):
-    message = str(exc.args[-1]) if exc.args else ""
-    if "seckill_quota_within_limit" in message:
-        return "limit"
-    if "units_held" in message and "cannot be null" in message:
-        return "stale"
-    if "reservation_id" in message or "order_unique_idempotency_key" in message or "PRIMARY" in message:
-        return "duplicate"
-    return "other"
-
-
-def seckill_order_create(
-    *, sale, user_id, quantity, reservation_id, fencing_token, idempotency_key=None, ticket_id=None
-):
-    """Write the order of a reservation: one transaction, every invariant checked by the DB.
-
-    - fencing and I3, in the customer's quota row: the write is refused if a newer
-      holder of the customer's lock has written since (the stale holder of the
-      incident in docs/architecture.md), and its CHECK refuses more units than the limit;
-    - I4: the order, its item and the unique reservation link, together;
-    - I1: the conditional decrement of the sale's DB pool, last, so the sale's one hot
-      row stays locked only from that statement to the commit.
-    Raises LimitReached, SoldOut, StaleTokenError or DuplicateReservation; nothing is
-    written then. `fencing_token` 0 writes without the fencing check (async tickets).
-    """
-    try:
-        return _seckill_order_tx(
-            sale=sale,
-            user_id=user_id,
-            quantity=quantity,
-            reservation_id=reservation_id,
-            fencing_token=fencing_token,
-            idempotency_key=idempotency_key,
-            ticket_id=ticket_id,
-        )
-    except IntegrityError as exc:
-        kind = _integrity_kind(exc)
-        if kind == "limit":
-            raise LimitReached() from exc
-        if kind == "stale":
-            lock_metrics.stale_token_rejected.labels(backend="redis", lock="seckill_customer").inc()
-            raise StaleTokenError(keys.customer_lock_name(sale.id, user_id), fencing_token, "a higher one") from exc
-        if kind == "duplicate":
-            raise DuplicateReservation() from exc
-        raise
-
-
-class PoolEmpty(SoldOut):
-    """The DB pool had fewer units than Redis believed: Redis was ahead and must not grow."""
-
-
+_QUOTA_INSERT = "INSERT INTO seckill_seckillquota (activity_id, user_id, units_held, unit_limit) VALUES "
+_QUOTA_VALUES = "(%s, %s, %s, %s)"
+_QUOTA_ON_DUPLICATE = " ON DUPLICATE KEY UPDATE units_held = units_held + VALUES(units_held)"
 _LINK_INSERT = (
-    "INSERT INTO seckill_seckillorder (order_id, activity_id, user_id, quantity, reservation_id, fencing_token, "
-    "created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+    "INSERT INTO seckill_seckillorder (order_id, activity_id, user_id, quantity, reservation_id, created_at) VALUES "
 )
-_TICKET_DONE = (
-    "UPDATE seckill_seckillticket SET status = 'done', order_id = %s, updated_at = %s "
-    "WHERE id = %s AND status = 'pending'"
-)
+_LINK_VALUES = "(%s, %s, %s, %s, %s, %s)"
 _POOL_TAKE = (
     "UPDATE seckill_seckillactivity SET stock_available = stock_available - %s WHERE id = %s AND stock_available >= %s"
 )
 
 
+def _many(head, row, count, tail=""):
+    """A multi-row statement: fixed text and `count` copies of a row of %s placeholders."""
+    return head + ", ".join([row] * count) + tail
+
+
+class PoolEmpty(Exception):
+    """The DB pool had fewer units than the batch: Redis was ahead and must not grow back."""
+
+
+@dataclass
+class BatchOutcome:
+    written: list = field(default_factory=list)  # [(intent, Order, item id)]
+    refused: list = field(default_factory=list)  # [(intent, code, detail, back_on_sale)]
+
+
+def intents_write(*, sale, intents):
+    """Write the orders of `intents` (one sale); a BatchOutcome. Never raises a refusal:
+    only a database outage (OperationalError) escapes, and then nothing of it committed."""
+    outcome = BatchOutcome()
+    todo = _skip_settled(sale, intents, outcome)
+    _write_or_split(sale, todo, outcome)
+    return outcome
+
+
+def _skip_settled(sale, intents, outcome):
+    """Intents already written or refused by an earlier delivery are reported again, not rewritten."""
+    rids = [i.reservation_id for i in intents]
+    links = dict(SeckillOrder.objects.filter(reservation_id__in=rids).values_list("reservation_id", "order_id"))
+    orders = Order.objects.prefetch_related("items").in_bulk(list(links.values())) if links else {}
+    refusals = {r.reservation_id: r for r in SeckillRefusal.objects.filter(reservation_id__in=rids)}
+    todo = []
+    for intent in intents:
+        if intent.reservation_id in links:
+            order = orders[links[intent.reservation_id]]
+            outcome.written.append((intent, order, order.items.all()[0].pk))
+        elif intent.reservation_id in refusals:
+            refusal = refusals[intent.reservation_id]
+            outcome.refused.append((intent, refusal.code, refusal.detail, refusal.code != "sold_out"))
+        else:
+            todo.append(intent)
+    return todo
+
+
+def _write_or_split(sale, intents, outcome):
+    if not intents:
+        return
+    try:
+        outcome.written.extend(_batch_tx(sale=sale, intents=intents))
+        return
+    except (IntegrityError, PoolEmpty) as exc:
+        if len(intents) > 1:
+            middle = len(intents) // 2
+            _write_or_split(sale, intents[:middle], outcome)
+            _write_or_split(sale, intents[middle:], outcome)
+            return
+        _refuse(sale, intents[0], exc, outcome)
+
+
 @atomic_with_retry()
-def _seckill_order_tx(*, sale, user_id, quantity, reservation_id, fencing_token, idempotency_key, ticket_id):
+def _batch_tx(*, sale, intents):
     now = timezone.now()
-    line = OrderLine(
-        number=new_order_number(),
-        user_id=user_id,
-        product=Product(pk=sale.product_id, slug=sale.product_slug, name=sale.product_name),
-        quantity=quantity,
-        unit_price=sale.price,
-        expires_at=now + timedelta(minutes=sale.payment_minutes),
-        idempotency_key=idempotency_key or None,
-    )
+    product = Product(pk=sale.product_id, slug=sale.product_slug, name=sale.product_name)
+    lines = [
+        OrderLine(
+            number=i.number,
+            user_id=i.user_id,
+            product=product,
+            quantity=i.quantity,
+            unit_price=i.unit_price,
+            expires_at=datetime.fromtimestamp(i.deadline_ms / 1000, tz=UTC),
+            idempotency_key=i.idempotency_key,
+        )
+        for i in intents
+    ]
+    units = {}
+    for i in intents:
+        units[i.user_id] = units.get(i.user_id, 0) + i.quantity
     stamp = connection.ops.adapt_datetimefield_value(now)
     with connection.cursor() as cursor:
-        cursor.execute(_QUOTA_UPSERT, [sale.id, user_id, quantity, sale.per_user_limit, fencing_token])
-        [written] = insert_order_rows([line], now=now)
-        order_id = written.order.pk
-        cursor.execute(_LINK_INSERT, [order_id, sale.id, user_id, quantity, reservation_id, fencing_token, stamp])
-        if ticket_id:
-            cursor.execute(_TICKET_DONE, [order_id, stamp, ticket_id])
-            if cursor.rowcount != 1:
-                raise DuplicateReservation()
-        cursor.execute(_POOL_TAKE, [quantity, sale.id, quantity])  # I1, last: the hot row is locked till commit
+        quota_params = []
+        for user_id in sorted(units):  # rows locked in key order: two writers cannot deadlock here
+            quota_params += [sale.id, user_id, units[user_id], sale.per_user_limit]
+        cursor.execute(_many(_QUOTA_INSERT, _QUOTA_VALUES, len(units), _QUOTA_ON_DUPLICATE), quota_params)
+        written = insert_order_rows(lines, now=now)
+        link_params = []
+        for intent, entry in zip(intents, written, strict=True):
+            link_params += [entry.order.pk, sale.id, intent.user_id, intent.quantity, intent.reservation_id, stamp]
+        cursor.execute(_many(_LINK_INSERT, _LINK_VALUES, len(intents)), link_params)
+        total = sum(units.values())
+        cursor.execute(_POOL_TAKE, [total, sale.id, total])  # I1, last: the hot row is locked till commit
         if cursor.rowcount != 1:
             raise PoolEmpty()
-    return written
+    order_confirmation_on_commit([entry.order.pk for entry in written])  # queued only if this commits
+    return [(intent, entry.order, entry.items[0].pk) for intent, entry in zip(intents, written, strict=True)]
+
+
+def _refusal_of(exc):
+    """(code, detail, back_on_sale) for what the database said about one intent."""
+    if isinstance(exc, PoolEmpty):
+        return "sold_out", "The last units went to other customers while your order was being written.", False
+    message = str(exc.args[-1]) if exc.args else ""
+    if "seckill_quota_within_limit" in message:
+        return "limit_reached", "You already hold the limit per customer of this sale.", True
+    if "order_unique_idempotency_key" in message:
+        return "duplicate", "An order was already placed with this request's idempotency key.", True
+    return "refused", "The shop could not write this order.", True
+
+
+def _refuse(sale, intent, exc, outcome):
+    if isinstance(exc, IntegrityError) and "reservation_id" in str(exc.args[-1] if exc.args else ""):
+        # Another writer committed this very intent a moment ago (it claimed it from us).
+        link = SeckillOrder.objects.select_related("order").filter(reservation_id=intent.reservation_id).first()
+        if link is not None:
+            outcome.written.append((intent, link.order, link.order.items.get().pk))
+            return
+    code, detail, back_on_sale = _refusal_of(exc)
+    with transaction.atomic():
+        SeckillRefusal.objects.get_or_create(
+            reservation_id=intent.reservation_id,
+            defaults={
+                "activity_id": sale.id,
+                "user_id": intent.user_id,
+                "order_number": intent.number,
+                "quantity": intent.quantity,
+                "code": code,
+                "detail": detail,
+            },
+        )
+    outcome.refused.append((intent, code, detail, back_on_sale))

@@ -8,15 +8,15 @@ running at once cannot return a unit twice.
 
 import logging
 
-from seckill import stock
+from seckill import intents, stock
 from seckill.conf import conf
-from seckill.models import SeckillOrder, SeckillTicket
+from seckill.models import SeckillOrder
 
 log = logging.getLogger(__name__)
 
 
 def open_reservations(activity_id):
-    """Reservations in Redis that have not become an order (in flight, pending ticket or stranded)."""
+    """Reservations in Redis that have not become an order (their intent waits for the writer, or stranded)."""
     entries = list(stock.reservations(activity_id))
     ids = [e.reservation_id for e in entries]
     settled = set(SeckillOrder.objects.filter(reservation_id__in=ids).values_list("reservation_id", flat=True))
@@ -24,23 +24,28 @@ def open_reservations(activity_id):
 
 
 def release_stranded_reservations(*, activity_id, older_than_s=None):
-    """Give back reservations that never became an order (a worker died between the Lua
-    reservation and the DB write). Without this, those units would never sell (I2).
+    """Give back reservations that will never become an order. Without this, those units
+    would never sell (I2).
 
-    Only entries older than the grace period are touched: a purchase in flight is never
-    older than a request timeout. Pending async tickets are not stranded: their order is
-    still coming. Returns the reservation ids given back.
+    purchase.lua writes a reservation and its intent in one step, so a reservation is
+    stranded only when its intent is gone without an order: lost with a Redis that kept
+    nothing on disk, or settled by a writer that died before giving a refused one back.
+    Only entries older than the grace period are touched, and never one whose intent is
+    still in the stream, however old: the writer is behind, and its order is coming. When
+    too many intents wait to read them all, the sweep leaves the sale for a later run.
+    Returns the reservation ids given back.
     """
     older_than_s = conf().reservation_grace_seconds if older_than_s is None else older_than_s
     cutoff_ms = stock.server_time_ms() - int(older_than_s * 1000)
     pending, settled = open_reservations(activity_id)
     stock.forget_reservations(activity_id, list(settled))
     old = [e for e in pending if e.reserved_ms <= cutoff_ms]
-    waiting = set(
-        SeckillTicket.objects.filter(
-            pk__in=[e.reservation_id for e in old], status=SeckillTicket.Status.PENDING
-        ).values_list("pk", flat=True)
-    )
+    if not old:
+        return []
+    waiting = intents.waiting_reservations(activity_id)
+    if waiting is None:
+        log.warning("sale %s: the writers are far behind; stranded reservations left for a later run", activity_id)
+        return []
     released = []
     for entry in old:
         if entry.reservation_id not in waiting and stock.give_back(

@@ -1,3 +1,4 @@
+import uuid
 from datetime import timedelta
 from decimal import Decimal
 
@@ -7,7 +8,8 @@ from django.db import connection
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from seckill import services
+from orders.models import new_order_number
+from seckill import cache, services, stock
 from seckill.models import SeckillActivity
 from shop.tests.factories import ProductFactory
 
@@ -60,3 +62,16 @@ def many_connections(db):
         if before < 1200:
             cursor.execute("SET GLOBAL max_connections = 1200")
     return before
+
+
+def lua_reserve(activity, *, user_id, quantity=1, reservation_id=None, client_ip=None, key=None):
+    """purchase.lua alone, as the purchase path calls it (a fresh order number per call)."""
+    return stock.reserve(
+        sale=cache.sale_info(activity.pk),
+        user_id=user_id,
+        quantity=quantity,
+        reservation_id=reservation_id or uuid.uuid4().hex,
+        number=new_order_number(),
+        client_ip=client_ip,
+        idempotency_key=key,
+    )

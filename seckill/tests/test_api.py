@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from orders.models import Order
-from seckill import stock
+from seckill import stock, writer
 from seckill.models import SeckillOrder
 from seckill.tests.conftest import create_customers, create_sale
 from seckill.tests.invariants import assert_invariants
@@ -131,27 +131,45 @@ def test_idempotency_key_header_replays_the_same_answer(customer_api):
     assert_invariants(activity, expect_sold=1)
 
 
-def test_async_purchase_202_ticket_and_ticket_status(settings, customer_api, other_api):
-    settings.SECKILL_ORDER_MODE = "async"
+def test_reserved_ack_202_confirming_then_the_order(settings, customer_api, other_api):
+    settings.SECKILL_ACK = "reserved"
     activity = create_sale(stock=5)
     response = customer_api.post(purchase_url(activity), format="json")
     assert response.status_code == 202
-    ticket = response.json()["ticket"]
-    status = customer_api.get(f"/api/seckill/tickets/{ticket}/").json()
-    assert status["status"] == "done" and status["order"]
-    assert Order.objects.filter(number=status["order"]).exists()
-    assert other_api.get(f"/api/seckill/tickets/{ticket}/").status_code == 404  # not theirs
-    assert APIClient().get(f"/api/seckill/tickets/{ticket}/").status_code == 401
+    body = response.json()
+    number = body["order"]["number"]
+    assert body["order"]["status"] == "confirming" and body["status_url"] == f"/api/orders/{number}/"
+    assert customer_api.get(body["status_url"]).json()["status"] == "confirming"
+    assert other_api.get(body["status_url"]).status_code == 404  # not theirs
+    assert APIClient().get(body["status_url"]).status_code == 401
+    writer.drain(activity.pk)
+    shown = customer_api.get(body["status_url"]).json()
+    assert shown["status"] == "pending_payment" and shown["number"] == number
+    assert_invariants(activity, expect_sold=1)
+
+
+def test_the_same_idempotency_key_twenty_times_in_parallel_is_one_order_and_one_answer(settings, customer):
+    settings.SECKILL_RATE_LIMIT_PER_CUSTOMER = 0
+    activity = create_sale(stock=5, limit=3)
+    client = token_client(customer)
+
+    def hit(i):
+        response = client.post(purchase_url(activity), format="json", HTTP_IDEMPOTENCY_KEY="double-tap")
+        return response.status_code, response.json()["order"]["number"]
+
+    results = run_concurrently(hit, 20, timeout=60)
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert {status for status, _ in results} == {201} and len({number for _, number in results}) == 1
+    assert Order.objects.count() == 1
     assert_invariants(activity, expect_sold=1)
 
 
 @pytest.fixture
-def patient_customer_lock(settings):
+def patient_ack(settings):
     """A burst of ~900 threads in one interpreter shares one GIL, which stretches a single
-    request to seconds; gunicorn workers serve one request each and never see this. The
-    second and third request of a customer must still wait their turn, not get busy."""
-    settings.SECKILL_CUSTOMER_LOCK_WAIT = 30.0
-    settings.SECKILL_CUSTOMER_LOCK_TTL = 60.0
+    request to seconds; gunicorn workers serve one request each and never see this. In
+    `committed` mode a request must still get its order, not time out into a 202."""
+    settings.SECKILL_ACK_WAIT_SECONDS = 60.0
 
 
 def _burst(activity, users, per_customer):
@@ -169,24 +187,29 @@ def _burst(activity, users, per_customer):
 
 
 @pytest.mark.slow
-def test_burst_300_customers_times_3_parallel_requests_against_stock_50(many_connections, patient_customer_lock):
-    activity = create_sale(stock=50, limit=1)
-    users = create_customers(300)
+@pytest.mark.parametrize("ack", ["committed", "reserved"])
+def test_burst_200_customers_times_3_parallel_requests_against_stock_40(many_connections, patient_ack, settings, ack):
+    settings.SECKILL_ACK = ack
+    activity = create_sale(stock=40, limit=1)
+    users = create_customers(200)
     results = _burst(activity, users, per_customer=3)
     errors = [r for r in results if isinstance(r, BaseException)]
     assert not errors, errors[:3]
     statuses = Counter((status, code) for status, code, _, _ in results)
-    busy = [body for status, code, _, body in results if code == "busy"]
-    assert statuses[(201, None)] == 50, (statuses, busy[:3])
-    assert set(statuses) <= {(201, None), (409, "sold_out"), (409, "limit_reached")}, (statuses, busy[:3])
-    assert SeckillOrder.objects.count() == 50
-    assert SeckillOrder.objects.values("user").distinct().count() == 50
-    assert_invariants(activity, expect_sold=50)
+    accepted = 201 if ack == "committed" else 202
+    assert statuses[(accepted, None)] == 40, statuses
+    assert set(statuses) <= {(accepted, None), (409, "sold_out"), (409, "limit_reached")}, statuses
+    numbers = {body["order"]["number"] for status, _, _, body in results if status == accepted}
+    writer.drain(activity.pk)  # reserved mode: the orders are written after the answers
+    assert set(Order.objects.values_list("number", flat=True)) == numbers  # every acknowledgement has its order
+    assert SeckillOrder.objects.count() == 40
+    assert SeckillOrder.objects.values("user").distinct().count() == 40
+    assert_invariants(activity, expect_sold=40)
     assert stock.remaining(activity.pk) == 0
 
 
 @pytest.mark.slow
-def test_burst_with_limit_2_and_mixed_quantities(many_connections, patient_customer_lock):
+def test_burst_with_limit_2_and_mixed_quantities(many_connections, patient_ack):
     activity = create_sale(stock=50, limit=2)
     users = create_customers(120)
     results = _burst(activity, users, per_customer=3)

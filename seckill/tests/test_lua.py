@@ -7,7 +7,7 @@ from collections import Counter
 import pytest
 
 from seckill import keys, services, stock
-from seckill.tests.conftest import create_sale
+from seckill.tests.conftest import create_sale, lua_reserve
 from shop.tests.concurrency import run_concurrently
 
 pytestmark = pytest.mark.django_db
@@ -20,9 +20,7 @@ def no_rate_limits(settings):
 
 
 def reserve(activity, user_id, quantity=1, ip=None):
-    return stock.reserve(
-        activity_id=activity.pk, user_id=user_id, quantity=quantity, reservation_id=uuid.uuid4().hex, client_ip=ip
-    )
+    return lua_reserve(activity, user_id=user_id, quantity=quantity, client_ip=ip)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -108,12 +106,12 @@ def test_rate_limit_window_expires(settings):
 def test_give_back_returns_units_once_and_can_drop_them():
     activity = create_sale(stock=5, limit=2)
     rid = uuid.uuid4().hex
-    assert stock.reserve(activity_id=activity.pk, user_id=7, quantity=2, reservation_id=rid).outcome == "ok"
+    assert lua_reserve(activity, user_id=7, quantity=2, reservation_id=rid).outcome == "ok"
     assert stock.give_back(activity_id=activity.pk, reservation_id=rid) == 2
     assert stock.give_back(activity_id=activity.pk, reservation_id=rid) == 0
     assert stock.remaining(activity.pk) == 5 and stock.held_by(activity.pk, 7) == 0
     rid2 = uuid.uuid4().hex
-    stock.reserve(activity_id=activity.pk, user_id=7, quantity=1, reservation_id=rid2)
+    lua_reserve(activity, user_id=7, quantity=1, reservation_id=rid2)
     stock.give_back(activity_id=activity.pk, reservation_id=rid2, back_on_sale=False)
     assert stock.remaining(activity.pk) == 4 and stock.held_by(activity.pk, 7) == 0
 
@@ -121,7 +119,7 @@ def test_give_back_returns_units_once_and_can_drop_them():
 def test_give_back_on_a_wiped_redis_creates_nothing():
     activity = create_sale(stock=5)
     rid = uuid.uuid4().hex
-    stock.reserve(activity_id=activity.pk, user_id=7, quantity=1, reservation_id=rid)
+    lua_reserve(activity, user_id=7, quantity=1, reservation_id=rid)
     stock.redis().delete(keys.stock(activity.pk))
     stock.give_back(activity_id=activity.pk, reservation_id=rid)
     assert stock.remaining(activity.pk) is None
@@ -130,7 +128,7 @@ def test_give_back_on_a_wiped_redis_creates_nothing():
 def test_restock_happens_once_per_order():
     activity = create_sale(stock=5)
     rid = uuid.uuid4().hex
-    stock.reserve(activity_id=activity.pk, user_id=7, quantity=1, reservation_id=rid)
+    lua_reserve(activity, user_id=7, quantity=1, reservation_id=rid)
     args = {"activity_id": activity.pk, "order_number": "FS-X", "user_id": 7, "quantity": 1, "reservation_id": rid}
     assert stock.restock(**args) == 1
     assert stock.restock(**args) == 0
@@ -147,7 +145,7 @@ def test_warm_twice_never_resets_live_counters():
 def test_concurrent_give_back_of_one_reservation_returns_it_once():
     activity = create_sale(stock=3)
     rid = uuid.uuid4().hex
-    stock.reserve(activity_id=activity.pk, user_id=9, quantity=1, reservation_id=rid)
+    lua_reserve(activity, user_id=9, quantity=1, reservation_id=rid)
     results = run_concurrently(lambda i: stock.give_back(activity_id=activity.pk, reservation_id=rid), 20)
     assert Counter(results) == Counter({1: 1, 0: 19})
     assert stock.remaining(activity.pk) == 3

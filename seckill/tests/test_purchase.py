@@ -1,5 +1,6 @@
 """The purchase service (seckill/purchase.py) with the real Redis and MariaDB."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -7,12 +8,12 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from core.errors import InvalidState
-from locks import RedisLock
 from orders import services as order_services
 from orders.models import Order
-from seckill import cache, keys, purchase, services, stock
-from seckill.errors import Busy, Ended, LimitReached, NotFound, NotStarted, SoldOut, Unavailable
-from seckill.models import SeckillOrder, SeckillQuota, SeckillTicket
+from orders.pending import pending_order_get
+from seckill import cache, intents, keys, purchase, services, stock, writer
+from seckill.errors import Ended, LimitReached, NotFound, NotStarted, SoldOut, Unavailable
+from seckill.models import SeckillOrder, SeckillQuota, SeckillRefusal
 from seckill.services import order_write
 from seckill.tests.conftest import create_customers, create_sale
 from seckill.tests.invariants import assert_invariants, sale_state
@@ -36,7 +37,8 @@ def test_a_purchase_writes_the_order_and_moves_every_counter(customer):
     item = order.items.get()
     assert (item.product_id, item.quantity, item.unit_price) == (activity.product_id, 1, activity.price)
     link = SeckillOrder.objects.get(order=order)
-    assert link.activity_id == activity.pk and link.fencing_token > 0
+    assert link.activity_id == activity.pk and len(link.reservation_id) == 32
+    assert stock.redis().xlen(keys.intents(activity.pk)) == 0  # the writer settled its intent
     assert stock.remaining(activity.pk) == 4 and stock.held_by(activity.pk, customer.pk) == 1
     assert_invariants(activity, expect_sold=1)
 
@@ -112,7 +114,7 @@ def test_same_idempotency_key_gets_the_same_order_once(customer):
 def test_idempotent_answer_survives_redis_losing_it(customer):
     activity = create_sale(stock=5, limit=1)
     first = buy(activity, customer, key="tap-1")
-    stock.redis().delete(keys.idempotent_answer(activity.pk, customer.pk, "tap-1"))
+    stock.redis().hdel(keys.answers(activity.pk), keys.answer_field(customer.pk, "tap-1"))
     again = buy(activity, customer, key="tap-1")
     assert again.replayed and again.order.number == first.order.number
     assert Order.objects.count() == 1
@@ -131,30 +133,32 @@ def test_idempotent_refusal_is_remembered(settings, customer, other_customer):
     assert buy(activity, customer, key="k2").order is not None
 
 
-def test_db_failures_give_the_reservation_back_so_every_unit_still_sells(monkeypatch):
-    """Undersell is a bug too: reservations whose DB write failed go back on sale."""
+def test_a_database_outage_leaves_the_intents_waiting_and_a_later_run_writes_them_all(settings, monkeypatch):
+    """Nothing is lost to a DB failure: the intents stay in the stream until a writer commits them."""
+    settings.SECKILL_ACK = "reserved"
     activity = create_sale(stock=10)
-    buyers = create_customers(30)
-    real = order_write._seckill_order_tx
-    calls = {"n": 0}
+    buyers = create_customers(12)
+    real = order_write._batch_tx
 
-    def flaky(**kwargs):
-        calls["n"] += 1
-        if calls["n"] % 3 == 0:
-            raise OperationalError(2013, "Lost connection to MySQL server during query")
-        return real(**kwargs)
+    def down(**kwargs):
+        raise OperationalError(2013, "Lost connection to MySQL server during query")
 
-    monkeypatch.setattr(order_write, "_seckill_order_tx", flaky)
+    monkeypatch.setattr(order_write, "_batch_tx", down)
     outcomes = []
     for user in buyers:
         try:
             outcomes.append(buy(activity, user).status)
-        except (Unavailable, SoldOut) as exc:
+        except SoldOut as exc:
             outcomes.append(exc.code)
-    assert outcomes.count(201) == 10 and "unavailable" in outcomes
+    assert outcomes == [202] * 10 + ["sold_out"] * 2
+    with pytest.raises(OperationalError):
+        writer.drain(activity.pk)
+    assert not Order.objects.exists() and stock.redis().xlen(keys.intents(activity.pk)) == 10
+    monkeypatch.setattr(order_write, "_batch_tx", real)
+    assert intents.claim_stale(activity.pk, consumer="next", count=50, min_idle_ms=0)  # the failed run's entries
+    writer.write_batch(activity.pk, intents.claim_stale(activity.pk, consumer="next", count=50, min_idle_ms=0))
+    assert Order.objects.count() == 10 and stock.redis().xlen(keys.intents(activity.pk)) == 0
     assert_invariants(activity, expect_sold=10)
-    state = sale_state(activity)
-    assert state["open_reservations"] == 0 and state["redis_remaining"] == 0
 
 
 def test_redis_flushed_mid_sale_rewarms_from_the_db_without_overselling():
@@ -186,27 +190,14 @@ def test_rewarm_counts_remaining_as_total_minus_live_orders(customer, other_cust
     assert stock.held_by(activity.pk, customer.pk) == 1 and stock.held_by(activity.pk, other_customer.pk) == 0
 
 
-def test_a_stale_lock_holders_write_is_fenced_and_its_unit_comes_back(customer, monkeypatch):
-    """The incident of docs/architecture.md: a holder paused past its lease writes after a newer holder did."""
-    activity = create_sale(stock=5, limit=2)
-    name = keys.customer_lock_name(activity.pk, customer.pk)
-    original_acquire = RedisLock.acquire
-
-    def paused_acquire(self, *args, **kwargs):
-        acquired = original_acquire(self, *args, **kwargs)
-        if self.name == name:
-            # While "paused", another request of the customer takes the lock and writes.
-            stock.redis().delete(self.key)
-            monkeypatch.setattr(RedisLock, "acquire", original_acquire)
-            buy(activity, customer)
-        return acquired
-
-    monkeypatch.setattr(RedisLock, "acquire", paused_acquire)
-    with pytest.raises(Busy):
-        buy(activity, customer)
-    assert Order.objects.count() == 1
-    assert_invariants(activity, expect_sold=1)
-    assert stock.remaining(activity.pk) == 4
+def test_one_customers_parallel_requests_are_put_in_order_by_the_script(settings, customer):
+    """No customer lock: purchase.lua alone serialises a customer's tabs and retries."""
+    settings.SECKILL_RATE_LIMIT_PER_CUSTOMER = 0
+    activity = create_sale(stock=20, limit=2)
+    results = run_concurrently(lambda i: buy(activity, customer), 12)
+    statuses = [r.status if not isinstance(r, Exception) else r.code for r in results]
+    assert statuses.count(201) == 2 and statuses.count("limit_reached") == 10, statuses
+    assert_invariants(activity, expect_sold=2)
 
 
 def test_the_database_refuses_over_limit_even_when_redis_forgot_the_customer(customer):
@@ -280,53 +271,69 @@ def test_payment_racing_expiry_thirty_times_has_one_outcome_and_returns_the_unit
     assert stock.remaining(activity.pk) == 40 - outcomes.count("paid")
 
 
-def test_async_mode_accepts_with_a_ticket_and_writes_the_order_once(settings, customer):
-    settings.SECKILL_ORDER_MODE = "async"
+def test_reserved_mode_answers_confirming_and_the_writer_writes_the_order_once(settings, customer):
+    settings.SECKILL_ACK = "reserved"
     activity = create_sale(stock=5)
-    outcome = buy(activity, customer)
-    assert outcome.status == 202 and outcome.ticket_id.startswith(f"{activity.pk}-")
-    ticket = SeckillTicket.objects.get()
-    assert ticket.status == SeckillTicket.Status.DONE and ticket.order is not None  # eager Celery in tests
-    services.ticket_fulfil(ticket_id=ticket.pk)  # a redelivered task
-    services.ticket_fulfil(ticket_id=ticket.pk)
-    assert Order.objects.count() == 1
+    outcome = buy(activity, customer, key="r-1")
+    assert outcome.status == 202 and outcome.order is None and outcome.pending.status == "confirming"
+    assert not Order.objects.exists() and stock.remaining(activity.pk) == 4
+    assert pending_order_get(user=customer, number=outcome.number).status == "confirming"
+    assert buy(activity, customer, key="r-1").replayed  # the same key while it is being written
+    assert writer.drain(activity.pk) == 1
+    assert writer.drain(activity.pk) == 0  # nothing left, nothing written twice
+    order = Order.objects.get()
+    assert order.number == outcome.number and pending_order_get(user=customer, number=order.number) is None
+    assert buy(activity, customer, key="r-1").order == order
     assert_invariants(activity, expect_sold=1)
 
 
-def test_async_ticket_whose_message_was_lost_is_redriven(settings, customer, monkeypatch):
-    from seckill import tasks
-
-    settings.SECKILL_ORDER_MODE = "async"
-    activity = create_sale(stock=5)
-    monkeypatch.setattr(tasks.fulfil_ticket, "delay", lambda *a, **k: None)  # the broker lost it
-    buy(activity, customer)
-    ticket = SeckillTicket.objects.get()
-    assert ticket.status == SeckillTicket.Status.PENDING and not Order.objects.exists()
-    assert_invariants(activity)  # the pending ticket's unit counts as an open reservation
-    SeckillTicket.objects.update(created_at=timezone.now() - timedelta(minutes=5))
-    monkeypatch.undo()
-    assert tasks.redrive_stuck_tickets() == 1
-    assert SeckillTicket.objects.get().status == SeckillTicket.Status.DONE
-    assert_invariants(activity, expect_sold=1)
-
-
-def test_async_ticket_refused_by_the_db_fails_and_gives_the_unit_back(settings, customer, monkeypatch):
-    from seckill import tasks
-
-    settings.SECKILL_ORDER_MODE = "async"
+def test_an_intent_the_database_refuses_is_shown_to_its_customer_and_its_unit_comes_back(settings, customer):
+    settings.SECKILL_ACK = "reserved"
     activity = create_sale(stock=5, limit=1)
     SeckillQuota.objects.create(activity=activity, user=customer, units_held=1, unit_limit=1)  # DB says: full
-    monkeypatch.setattr(tasks.fulfil_ticket, "delay", lambda *a, **k: None)
-    buy(activity, customer)
-    ticket = services.ticket_fulfil(ticket_id=SeckillTicket.objects.get().pk)
-    assert (ticket.status, ticket.error_code) == ("failed", "limit_reached")
-    assert stock.remaining(activity.pk) == 5 and not Order.objects.exists()
+    outcome = buy(activity, customer)
+    writer.drain(activity.pk)
+    assert not Order.objects.exists() and stock.remaining(activity.pk) == 5
+    refusal = SeckillRefusal.objects.get()
+    assert (refusal.order_number, refusal.code) == (outcome.number, "limit_reached")
+    shown = pending_order_get(user=customer, number=outcome.number)
+    assert shown.status == "refused" and "limit" in shown.detail
+
+
+def test_committed_mode_answers_confirming_when_the_writer_is_slow(settings, customer):
+    settings.SECKILL_WRITER_EAGER = False  # no writer at all
+    settings.SECKILL_ACK_WAIT_SECONDS = 0.2
+    activity = create_sale(stock=5)
+    outcome = buy(activity, customer)
+    assert outcome.status == 202 and outcome.pending.number.startswith("FS-")
+    writer.drain(activity.pk)
+    assert Order.objects.get().number == outcome.number
+    assert_invariants(activity, expect_sold=1)
+
+
+def test_a_returned_unit_clears_every_sold_out_flag_at_once(customer, other_customer):
+    """The units-back message, not the flag's expiry: the default recheck interval stays in force."""
+    activity = create_sale(stock=1)
+    first = buy(activity, customer).order
+    with pytest.raises(SoldOut):
+        buy(activity, other_customer)
+    assert cache.is_sold_out(activity.pk)
+    order_services.order_cancel(order=first)  # restock.lua publishes on the units-back channel
+    deadline = time.monotonic() + 0.5
+    while cache.is_sold_out(activity.pk) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert not cache.is_sold_out(activity.pk)
+    assert buy(activity, other_customer).order is not None
+    assert_invariants(activity, expect_sold=1)
 
 
 def test_stranded_reservation_goes_back_on_sale_after_the_grace_period(customer):
     activity = create_sale(stock=2)
     rid = "a" * 32
-    stock.reserve(activity_id=activity.pk, user_id=customer.pk, quantity=1, reservation_id=rid)  # then "crashed"
+    sale = cache.sale_info(activity.pk)
+    stock.reserve(sale=sale, user_id=customer.pk, quantity=1, reservation_id=rid, number="FS-0000-0000-0001")
+    assert services.release_stranded_reservations(activity_id=activity.pk, older_than_s=0) == []  # its intent waits
+    stock.redis().delete(keys.intents(activity.pk))  # the intent is lost (a Redis that kept nothing on disk)
     assert services.release_stranded_reservations(activity_id=activity.pk) == []  # still inside the grace period
     assert services.release_stranded_reservations(activity_id=activity.pk, older_than_s=0) == [rid]
     assert stock.remaining(activity.pk) == 2 and stock.held_by(activity.pk, customer.pk) == 0
@@ -375,7 +382,8 @@ def test_resync_counts_a_reservation_still_in_flight(customer, monkeypatch):
     real_resync = stock.resync
 
     def reservation_in_flight(**kwargs):
-        stock.reserve(activity_id=activity.pk, user_id=customer.pk, quantity=1, reservation_id="f" * 32)
+        sale = cache.sale_info(activity.pk)
+        stock.reserve(sale=sale, user_id=customer.pk, quantity=1, reservation_id="f" * 32, number="FS-0000-0000-0002")
         return real_resync(**kwargs)
 
     monkeypatch.setattr(stock, "resync", reservation_in_flight)

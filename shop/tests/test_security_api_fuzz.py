@@ -4,7 +4,7 @@ In-process over WSGI (no server), authenticated as a customer with a token, agai
 the real MariaDB and Redis. Every answer must be in the schema (status code, content
 type, body), none may be a 5xx, and every error must be JSON `{code, detail}`.
 Path parameters are drawn half from the generator and half from rows that exist (the
-customer's orders, another customer's order, live and upcoming sales, a ticket), so
+customer's orders, another customer's order, live and upcoming sales, an order still being written), so
 the fuzzer reaches the code behind the 404s too.
 
 Bounded: FUZZ_EXAMPLES examples per operation (env SECURITY_FUZZ_EXAMPLES to run more).
@@ -49,15 +49,14 @@ def known(settings):
     own = [order_create(user=customer, lines=[CartLine(product.pk, 1)])[0] for _ in range(3)]
     theirs = order_create(user=other, lines=[CartLine(product.pk, 1)])[0]
     bought = purchase(activity_id=live.pk, user=other, quantity=1).order
-    settings.SECKILL_ORDER_MODE = "async"
-    ticket = purchase(activity_id=live.pk, user=customer, quantity=1).ticket_id
-    settings.SECKILL_ORDER_MODE = "sync"
+    settings.SECKILL_ACK = "reserved"  # an order of the customer's still being written ("confirming")
+    confirming = purchase(activity_id=live.pk, user=customer, quantity=1).number
+    settings.SECKILL_ACK = "committed"
     _KNOWN.clear()
     _KNOWN.update(
-        number=[o.number for o in own] + [theirs.number, bought.number],
+        number=[o.number for o in own] + [theirs.number, bought.number, confirming],
         activity_id=[live.pk, upcoming.pk],
         slug=[product.slug],
-        ticket=[ticket],
     )
     yield Known(
         token=Token.objects.create(user=customer).key,

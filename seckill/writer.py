@@ -1,0 +1,145 @@
+"""The order writer: turns the intents of every live sale into orders, a batch per transaction.
+
+Run by `manage.py seckill_writer` (a Procfile process); any number may run, on any
+hosts. Why nothing is lost and nothing is written twice:
+- an intent leaves the stream only after the COMMIT that wrote it (or recorded its
+  refusal and gave its units back): see seckill/intents.py `settle`;
+- an intent a writer read and did not settle (it crashed, or was paused) is claimed by
+  another writer after intents.CLAIM_IDLE_MS; two writers may then hold one intent,
+  and the unique reservation id on the order link lets only one of them write it;
+- a database outage raises out of the batch with nothing committed; the intents stay
+  pending and the writer tries again after a pause.
+
+A batch is whatever is waiting, up to MAX_BATCH: one intent at a time when purchases
+trickle in (the customer's answer is not held back), hundreds per transaction in a
+burst, which is where the database's throughput comes from (docs/benchmarks.md).
+"""
+
+import logging
+import threading
+import time
+
+from django.db import DatabaseError, close_old_connections
+from django.utils import timezone
+from redis.exceptions import RedisError
+
+from seckill import cache, intents, metrics, stock
+from seckill.models import SeckillActivity
+from seckill.services import order_write
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 500
+BLOCK_MS = 50
+SALES_REFRESH_S = 2.0
+CLAIM_EVERY_S = 1.0
+OUTAGE_PAUSE_S = 1.0
+
+
+def _iso(value):
+    return value.isoformat() if value is not None else None
+
+
+def _payload_written(order, item_id):
+    return {
+        "outcome": intents.WRITTEN,
+        "order_id": order.pk,
+        "item_id": item_id,
+        "created_at": _iso(order.created_at),
+        "expires_at": _iso(order.expires_at),
+    }
+
+
+def write_batch(activity_id, batch):
+    """Write one batch of intents of one sale and settle them; returns how many were settled."""
+    if not batch:
+        return 0
+    sale = cache.sale_info(activity_id)
+    started = time.monotonic()
+    outcome = order_write.intents_write(sale=sale, intents=batch)
+    settled = [(intent, _payload_written(order, item_id)) for intent, order, item_id in outcome.written]
+    for intent, code, detail, back_on_sale in outcome.refused:
+        stock.give_back(activity_id=activity_id, reservation_id=intent.reservation_id, back_on_sale=back_on_sale)
+        settled.append((intent, {"outcome": intents.REFUSED, "code": code, "detail": detail}))
+    intents.settle(activity_id, settled)
+    metrics.writer_batch(len(batch), len(outcome.written), len(outcome.refused), time.monotonic() - started)
+    if outcome.refused:
+        log.warning("sale %s: %d intent(s) refused by the database", activity_id, len(outcome.refused))
+    return len(settled)
+
+
+def drain(activity_id, *, consumer=None, max_batch=MAX_BATCH):
+    """Write every intent of one sale that is waiting now, in batches (tests and benchmarks)."""
+    consumer = consumer or intents.consumer_name()
+    total = 0
+    while True:
+        batch = intents.read_new(activity_id, consumer=consumer, count=max_batch)
+        if not batch:
+            return total
+        total += write_batch(activity_id, batch)
+
+
+class Writer:
+    """One writer process's loop over the live sales (see the module docstring)."""
+
+    def __init__(self, *, consumer=None, max_batch=MAX_BATCH, block_ms=BLOCK_MS, claim_idle_ms=intents.CLAIM_IDLE_MS):
+        self.consumer = consumer or intents.consumer_name()
+        self.max_batch = max_batch
+        self.block_ms = block_ms
+        self.claim_idle_ms = claim_idle_ms
+        self._sales, self._sales_at, self._claimed_at = [], 0.0, 0.0
+        self._grouped = set()
+
+    def run(self, stop=None):
+        stop = stop or threading.Event()
+        log.info("order writer %s started", self.consumer)
+        while not stop.is_set():
+            try:
+                self.tick()
+            except (DatabaseError, RedisError) as exc:
+                log.warning("order writer %s: %r; trying again in %.0f s", self.consumer, exc, OUTAGE_PAUSE_S)
+                close_old_connections()
+                stop.wait(OUTAGE_PAUSE_S)
+        log.info("order writer %s stopped", self.consumer)
+
+    def tick(self):
+        """One pass over the live sales; returns how many intents it settled."""
+        sales = self._live_sales()
+        if not sales:
+            time.sleep(self.block_ms / 1000)
+            return 0
+        claim = time.monotonic() - self._claimed_at >= CLAIM_EVERY_S
+        if claim:
+            self._claimed_at = time.monotonic()
+        block = self.block_ms if len(sales) == 1 else None
+        settled = 0
+        for activity_id in sales:
+            batch = []
+            if claim:
+                batch = intents.claim_stale(
+                    activity_id, consumer=self.consumer, count=self.max_batch, min_idle_ms=self.claim_idle_ms
+                )
+            if len(batch) < self.max_batch:
+                batch += intents.read_new(
+                    activity_id, consumer=self.consumer, count=self.max_batch - len(batch), block_ms=block
+                )
+            settled += write_batch(activity_id, batch)
+        if not settled and block is None:
+            time.sleep(self.block_ms / 1000)
+        return settled
+
+    def _live_sales(self):
+        """Published sales that may still have intents: live, or ended within the last day."""
+        if time.monotonic() - self._sales_at >= SALES_REFRESH_S:
+            close_old_connections()
+            since = timezone.now() - stock.WRITER_AFTER_END
+            self._sales = list(
+                SeckillActivity.objects.filter(published_at__isnull=False, ends_at__gte=since)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            self._sales_at = time.monotonic()
+            for activity_id in set(self._sales) - self._grouped:
+                intents.ensure_group(activity_id)
+                self._grouped.add(activity_id)
+        return self._sales
