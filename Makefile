@@ -12,6 +12,7 @@ ARGS   ?=
 # The sale state lives in the project's own Redis with AOF on port 6380 (scripts/sale_redis.sh);
 # set REDIS_URL to use another one.
 run: export REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6380/0)
+run: export SITE_URL := $(or $(SITE_URL),http://127.0.0.1:$(or $(PORT),8000))
 run: setup migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py seed_demo

@@ -3,7 +3,7 @@
 Used the same way by `manage.py reconcile`, the nightly Celery task and the task that
 reconciles a sale shortly after it ends.
 
-- One run at a time: a MySQL named lock (GET_LOCK) on a connection of its own. It
+- One run at a time: by default (settings.LOCKS) a MySQL named lock on a connection of its own. It
   has no lease to outlive, so a run of any length keeps it, and it is freed the moment
   a crashed worker's connection closes (docs/locks.md). A second run finds it taken
   and is refused (ReconciliationBusy) instead of reporting the same problems twice.
@@ -24,7 +24,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from locks import LockAcquireTimeout, MySQLNamedLock, held
+from locks import LockAcquireTimeout, held, lock_for
 from reconciliation import checks
 from reconciliation.models import Discrepancy, DiscrepancyKind, ReconciliationRun
 from seckill import services, stock
@@ -101,7 +101,7 @@ def reconcile(
             None, findings, repairs=repairs, notes=scope.notes, errors=errors, elapsed_s=elapsed, dry_run=True
         )
 
-    lock = MySQLNamedLock(LOCK_NAME, timeout=0, metric_label="seckill_reconcile")
+    lock = lock_for("reconciliation", LOCK_NAME, metric_label="seckill_reconcile")  # settings.LOCKS
     try:
         with held(lock, blocking=False, lost_message="its DB connection broke before the run ended"):
             return _locked_run(scope, fix=fix, triggered_by=triggered_by, slot=slot, progress=progress)

@@ -6,7 +6,7 @@ from django.utils.html import format_html
 from core.admin_versioning import VersionedModelAdmin
 from core.errors import ShopError
 from orders.models import Order
-from seckill import services, stock
+from seckill import intents, services, stock
 from seckill.models import SeckillActivity, SeckillOrder, SeckillRefusal
 
 # Fields frozen once the units are set aside, and once customers can buy.
@@ -16,6 +16,7 @@ FROZEN_WHEN_LIVE = ("starts_at", "ends_at", "payment_minutes", "price")
 LIVE_STATE = (
     "status_badge",
     "remaining_in_redis",
+    "writer_lag",
     "stock_available",
     "live_orders",
     "paid_orders",
@@ -31,6 +32,7 @@ class SeckillActivityAdmin(VersionedModelAdmin):
         "product",
         "status_badge",
         "remaining_in_redis",
+        "writer_lag",
         "stock_available",
         "stock_total",
         "live_orders",
@@ -93,6 +95,41 @@ class SeckillActivityAdmin(VersionedModelAdmin):
             return "-"
         value = self._remaining(obj)
         return "not loaded" if value is None else value
+
+    @admin.display(description="waiting to be written")
+    def writer_lag(self, obj):
+        """Accepted purchases the order writers have not committed yet, and the oldest one's age."""
+        if obj.pk is None or not obj.is_published:
+            return "-"
+        try:
+            lag = intents.lag(obj.pk)
+        except Exception:  # noqa: BLE001 - the admin still opens while Redis is down
+            return "unknown"
+        if not lag.waiting:
+            return "0"
+        return f"{lag.waiting} (oldest {lag.oldest_age_s:.1f} s)"
+
+    def changelist_view(self, request, extra_context=None):
+        self._warn_if_acknowledgements_are_not_durable(request)
+        return super().changelist_view(request, extra_context)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        self._warn_if_acknowledgements_are_not_durable(request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _warn_if_acknowledgements_are_not_durable(self, request):
+        """SECKILL_ACK=reserved on a Redis without AOF: a Redis restart loses accepted orders."""
+        if request.method != "GET" or stock.keeps_acknowledgements():
+            return
+        live = [a.title for a in SeckillActivity.objects.all() if a.status_at() == SeckillActivity.Status.LIVE]
+        if live:
+            self.message_user(
+                request,
+                "Purchases are acknowledged before their order is written (SECKILL_ACK=reserved), but the sale "
+                "Redis keeps nothing on disk (appendonly is not yes): a Redis restart would lose accepted "
+                f"orders of {', '.join(live)}. Turn on appendonly, or set SECKILL_ACK=committed.",
+                messages.WARNING,
+            )
 
     @admin.display(description="live orders", ordering="_live_orders")
     def live_orders(self, obj):

@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.db import atomic_with_retry
-from locks import LockAcquireTimeout, RedisLock, held
+from locks import LockAcquireTimeout, held, lock_for
 from orders.services import take_stock
 from seckill import cache, keys, stock
 from seckill.conf import conf
@@ -55,7 +55,7 @@ def activity_warm(*, activity_id):
     units in orders written after it read are refused by the database's conditional
     decrement, never sold twice. Returns {"published": bool, "loaded": bool}.
     """
-    warm_lock = RedisLock(keys.warm_lock_name(activity_id), ttl=30.0, fencing=False, metric_label="seckill_warm")
+    warm_lock = lock_for("warmup", keys.warm_lock_name(activity_id), metric_label="seckill_warm")  # settings.LOCKS
     try:
         with held(warm_lock, timeout=5.0, lost_message="warm-up outlived it; warm.lua writes only missing keys"):
             return _warm(activity_id)

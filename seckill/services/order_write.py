@@ -150,12 +150,13 @@ def _refusal_of(exc):
 
 
 def _refuse(sale, intent, exc, outcome):
-    if isinstance(exc, IntegrityError) and "reservation_id" in str(exc.args[-1] if exc.args else ""):
-        # Another writer committed this very intent a moment ago (it claimed it from us).
-        link = SeckillOrder.objects.select_related("order").filter(reservation_id=intent.reservation_id).first()
-        if link is not None:
-            outcome.written.append((intent, link.order, link.order.items.get().pk))
-            return
+    # Another writer may have committed this very intent a moment ago (it claimed it from
+    # us): then the refusal is a duplicate order number or reservation, and the order is
+    # there. Checked before anything is given back, so a written unit never returns to sale.
+    link = SeckillOrder.objects.select_related("order").filter(reservation_id=intent.reservation_id).first()
+    if link is not None:
+        outcome.written.append((intent, link.order, link.order.items.get().pk))
+        return
     code, detail, back_on_sale = _refusal_of(exc)
     with transaction.atomic():
         SeckillRefusal.objects.get_or_create(

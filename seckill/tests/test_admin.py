@@ -104,3 +104,25 @@ def test_resync_action_rewrites_redis_from_the_db(admin_client_, customer):
     stock.redis().set(f"seckill:{{{activity.pk}}}:stock", 99)
     admin_client_.post("/admin/seckill/seckillactivity/", {"action": "resync_redis", "_selected_action": [activity.pk]})
     assert stock.remaining(activity.pk) == 4
+
+
+def test_the_sale_admin_warns_when_reserved_acknowledgements_sit_on_a_redis_without_aof(admin_client, settings):
+    from seckill.tests.conftest import create_sale
+
+    create_sale(stock=3, title="Durable?")
+    settings.SECKILL_ACK = "reserved"  # the test Redis runs with appendonly no
+    page = admin_client.get("/admin/seckill/seckillactivity/").content.decode()
+    assert "keeps nothing on disk" in page and "Durable?" in page
+    settings.SECKILL_ACK = "committed"
+    assert "keeps nothing on disk" not in admin_client.get("/admin/seckill/seckillactivity/").content.decode()
+
+
+def test_the_sale_admin_shows_what_waits_for_the_writer(admin_client, settings, customer):
+    from seckill.purchase import purchase
+    from seckill.tests.conftest import create_sale
+
+    settings.SECKILL_ACK = "reserved"
+    activity = create_sale(stock=3)
+    purchase(activity_id=activity.pk, user=customer, quantity=1)
+    page = admin_client.get(f"/admin/seckill/seckillactivity/{activity.pk}/change/").content.decode()
+    assert "Waiting to be written" in page and "1 (oldest" in page
