@@ -78,3 +78,33 @@ def test_customer_buys_in_the_browser_and_sees_sold_out(live_server, page, custo
     if os.environ.get("SCREENSHOT_DIR"):
         for name in ("sale-live.png", "order.png", "sold-out.png"):
             shutil.copy(tmp_path / name, os.path.join(os.environ["SCREENSHOT_DIR"], name))
+
+
+def test_with_reserved_acknowledgements_the_order_page_confirms_then_shows_the_order(
+    live_server, page, customer, settings, tmp_path
+):
+    """SECKILL_ACK=reserved: the buyer lands on the order at once, "Confirming", and the page
+    turns into the order by itself once the writer has committed it."""
+    from seckill import writer
+
+    settings.SECKILL_ACK = "reserved"
+    activity = create_sale(stock=3, title="Reserved sale")
+    page.goto(f"{live_server.url}/accounts/login/?next=/sales/{activity.pk}/")
+    page.fill("#id_username", "alice")
+    page.fill("#id_password", "pass-for-tests-1")
+    page.click("button[type=submit]")
+    page.wait_for_url(f"**/sales/{activity.pk}/")
+    page.get_by_test_id("buy").click()
+    page.wait_for_url("**/orders/FS-*/")
+    assert page.get_by_test_id("order-status").inner_text() == "Confirming"
+    number = page.get_by_test_id("order-number").inner_text()
+    assert not Order.objects.exists()
+    page.screenshot(path=str(tmp_path / "confirming.png"), full_page=True)
+    assert writer.drain(activity.pk) == 1  # the writer process's work
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=order-status]').textContent.includes('Pending payment')",
+        timeout=10_000,
+    )  # the page reloads itself every two seconds while confirming
+    assert Order.objects.get().number == number
+    assert "Pay by" in page.get_by_test_id("payment-deadline").inner_text()
+    assert_invariants(activity, expect_sold=1)
