@@ -131,3 +131,19 @@ def test_the_writer_lag_counts_what_waits_and_how_old_it_is():
     assert lag.waiting == 3 and 0 <= lag.oldest_age_s < 10
     writer.drain(activity.pk)
     assert intents.lag(activity.pk) == intents.Lag(0, 0.0)
+
+
+def test_each_order_of_a_written_batch_gets_one_confirmation_email():
+    from django.core import mail
+
+    activity = create_sale(stock=5)
+    users = create_customers(3)
+    for user in users:
+        user.email = f"{user.username}@example.com"
+        user.save(update_fields=["email"])
+    numbers = accept(activity, users)
+    mail.outbox.clear()
+    writer.drain(activity.pk)  # one batch of three, one COMMIT: the e-mails are queued by it
+    writer.drain(activity.pk)  # nothing left: nothing sent again
+    assert sorted(m.subject.split()[-1] for m in mail.outbox) == sorted(numbers)
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in users)
