@@ -6,6 +6,7 @@ Customers and tokens are bulk-inserted (no password hashing); every round gets f
 sale and product rows, so strategies and rounds never share stock.
 """
 
+import time
 import uuid
 from collections import Counter
 from datetime import timedelta
@@ -21,8 +22,8 @@ from rest_framework.authtoken.models import Token
 
 from bench.strategies.views import naive_keys
 from orders.models import Order, OrderItem
-from seckill import services, stock
-from seckill.models import SeckillActivity, SeckillOrder, SeckillTicket
+from seckill import keys, services, stock
+from seckill.models import SeckillActivity, SeckillOrder, SeckillRefusal
 from shop.models import Product
 
 CUSTOMER_PREFIX = "benchbuyer"
@@ -52,7 +53,7 @@ def migrate():
 
 
 def reset_tables():
-    """Empty the shop's tables (orders, sales, products, tickets) from earlier runs; keep the customers."""
+    """Empty the shop's tables (orders, sales, products, refusals) from earlier runs; keep the customers."""
     if not connection.settings_dict["NAME"].startswith("flashshop_bench"):
         raise RuntimeError("reset_tables only runs on the bench database")
     tables = [t for t in connection.introspection.table_names() if t.startswith(RESET_PREFIXES)]
@@ -74,7 +75,7 @@ def customers(count):
     if users.count() == count and len(tokens) == count:
         return [t.key for t in tokens], False
     Token.objects.filter(user__username__startswith=CUSTOMER_PREFIX).delete()
-    users.delete()
+    _delete_users(users)
     User.objects.bulk_create(
         # "!" is Django's unusable-password marker: no hashing, and nobody can log in with a password.
         [User(username=f"{CUSTOMER_PREFIX}{i:05d}", password="!") for i in range(count)],  # noqa: S106
@@ -88,6 +89,32 @@ def customers(count):
         .values_list("key", flat=True)
     )
     return keys, True
+
+
+def _delete_users(users):
+    """Delete bench users with plain SQL: the shop's tables were emptied, nothing points at them."""
+    ids = list(users.values_list("pk", flat=True))
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), 5000):
+            chunk = ids[start : start + 5000]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"DELETE FROM authtoken_token WHERE user_id IN ({marks})", chunk)  # noqa: S608
+            cursor.execute(f"DELETE FROM {users.model._meta.db_table} WHERE id IN ({marks})", chunk)  # noqa: S608
+
+
+def writer_customers(count):
+    """Ids of `count` customers for the writer phase (no tokens: they never send a request).
+    Created once; a later run that needs more adds the missing ones."""
+    User = get_user_model()
+    prefix = "benchwriter"
+    have = set(User.objects.filter(username__startswith=prefix).values_list("username", flat=True))
+    names = [f"{prefix}{i:06d}" for i in range(count)]
+    User.objects.bulk_create(
+        [User(username=n, password="!") for n in names if n not in have],  # noqa: S106 - unusable password
+        batch_size=2000,
+    )
+    users = User.objects.filter(username__startswith=prefix).order_by("username")
+    return list(users.values_list("pk", flat=True)[:count])
 
 
 def _product(tag, units):
@@ -149,7 +176,6 @@ def sale_outcome(activity_id):
     settled = set(SeckillOrder.objects.filter(activity_id=activity_id).values_list("reservation_id", flat=True))
     open_units = sum(r.quantity for r in stock.reservations(activity_id) if r.reservation_id not in settled)
     remaining = stock.remaining(activity_id)
-    tickets = Counter(SeckillTicket.objects.filter(activity_id=activity_id).values_list("status", flat=True))
     result.update(
         db_available=activity.stock_available,
         redis_remaining=remaining,
@@ -157,7 +183,7 @@ def sale_outcome(activity_id):
         # I5 conservation: every unit is sold, still on sale in Redis, or reserved on its way to an order.
         conserved=(remaining is not None and remaining + result["sold"] + open_units == activity.stock_total)
         and activity.stock_available == activity.stock_total - result["sold"],
-        tickets=dict(tickets),
+        refused=SeckillRefusal.objects.filter(activity_id=activity_id).count(),
     )
     return result
 
@@ -179,13 +205,42 @@ def product_outcome(product_id, total, limit=1, naive=False):
     return result
 
 
-def sold_units_of_sale(activity_id):
-    return SeckillOrder.objects.filter(activity_id=activity_id).count()
+def intents_waiting(activity_id):
+    """Intents of the sale not yet settled by a writer (purchase.lua appends, the writer deletes)."""
+    return stock.redis().xlen(keys.intents(activity_id))
 
 
-def sold_units_of_product(product_id):
-    return OrderItem.objects.filter(product_id=product_id).count()
+def wait_drained(activity_id, timeout=180.0):
+    """Wait until the writers have settled every intent of the sale; the seconds it took."""
+    started = time.monotonic()
+    while intents_waiting(activity_id) and time.monotonic() - started < timeout:
+        time.sleep(0.05)
+    if intents_waiting(activity_id):
+        raise RuntimeError(f"sale {activity_id}: intents still waiting after {timeout:.0f} s (is a writer running?)")
+    return round(time.monotonic() - started, 2)
 
 
-def pending_tickets(activity_id):
-    return SeckillTicket.objects.filter(activity_id=activity_id, status=SeckillTicket.Status.PENDING).count()
+def lost_acks(numbers):
+    """Acknowledged (2xx) order numbers with no order row: the count, and up to five of them."""
+    unique = set(numbers)
+    found = set()
+    chunk = 2000
+    wanted = sorted(unique)
+    for start in range(0, len(wanted), chunk):
+        found.update(Order.objects.filter(number__in=wanted[start : start + chunk]).values_list("number", flat=True))
+    missing = sorted(unique - found)
+    return {
+        "acks": len(numbers),
+        "lost_acks": len(missing),
+        "duplicate_acks": len(numbers) - len(unique),
+        "lost_examples": missing[:5],
+    }
+
+
+def retire_sale(activity_id):
+    """Move a measured sale's window into the past (DB only), so the writers, which poll every sale
+    that ended less than a day ago, work on the sale under load and nothing else."""
+    now = timezone.now()
+    SeckillActivity.objects.filter(pk=activity_id).update(
+        starts_at=now - timedelta(days=3), ends_at=now - timedelta(days=2)
+    )

@@ -13,7 +13,8 @@ from bench.loadgen import wrk_version
 DB_NAME = "flashshop_bench"
 
 
-def server_env(redis_port, order_mode, customer_rate_limit=None):
+def server_env(redis_port, ack="committed", customer_rate_limit=None):
+    """The environment of the bench's servers and writers; `ack` is SECKILL_ACK (committed or reserved)."""
     env = os.environ.copy()
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings",
@@ -25,11 +26,11 @@ def server_env(redis_port, order_mode, customer_rate_limit=None):
         LOG_LEVEL="WARNING",
         # All the load comes from 127.0.0.1: a per-IP limit would measure the limiter.
         SECKILL_RATE_LIMIT_PER_IP="0",
-        SECKILL_ORDER_MODE=order_mode,
+        SECKILL_ACK=ack,
     )
     if customer_rate_limit is not None:
         env["SECKILL_RATE_LIMIT_PER_CUSTOMER"] = str(customer_rate_limit)
-    for name in ("CELERY_TASK_ALWAYS_EAGER", "TEST_REDIS_URL", "TEST_CELERY_BROKER_URL"):
+    for name in ("CELERY_TASK_ALWAYS_EAGER", "SECKILL_WRITER_EAGER", "TEST_REDIS_URL", "TEST_CELERY_BROKER_URL"):
         env.pop(name, None)
     return env
 
@@ -94,8 +95,7 @@ def app_settings():
         "SECKILL_RATE_LIMIT_PER_IP",
         "SECKILL_RATE_LIMIT_PER_CUSTOMER",
         "SECKILL_RATE_LIMIT_WINDOW_MS",
-        "SECKILL_CUSTOMER_LOCK_TTL",
-        "SECKILL_CUSTOMER_LOCK_WAIT",
+        "SECKILL_ACK_WAIT_SECONDS",
         "SECKILL_META_CACHE_SECONDS",
         "SECKILL_SOLD_OUT_RECHECK_SECONDS",
         "SECKILL_PURCHASE_TOKEN_REQUIRED",
@@ -106,5 +106,8 @@ def app_settings():
     out = {name: getattr(settings, name) for name in names if hasattr(settings, name)}
     out["DB_CONN_MAX_AGE"] = settings.DATABASES["default"]["CONN_MAX_AGE"]
     out["DB_ISOLATION"] = settings.DATABASES["default"]["OPTIONS"].get("isolation_level")
-    out["SECKILL_ORDER_MODE"] = "sync (seckill, seckill_soldout), async (seckill_async)"
+    out["SECKILL_ACK"] = "committed (seckill, seckill_soldout, ceiling, db_*, naive), reserved (seckill_reserved)"
+    from seckill import writer
+
+    out["writer"] = {"max_batch": writer.MAX_BATCH, "block_ms": writer.BLOCK_MS}
     return out

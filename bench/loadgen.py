@@ -4,7 +4,8 @@ wrk's own report is not used for requests/s: when a phase stops at the sell-out,
 still counts its full wall time. The Lua script records, per thread, when it sent its
 first request and when it saw its last counted response (monotonic clock), and the
 rate is the responses counted over that span. Latency percentiles are wrk's (every
-completed request of the phase).
+completed request of the phase). The script also hands back the order number of every
+2xx answer (`numbers`), which bench/rounds.py looks up once the writer has drained.
 """
 
 import contextlib
@@ -71,7 +72,7 @@ def run_wrk(
             if pid:
                 popen.returncode = os.waitstatus_to_exitcode(status)
                 break
-            if stop_on_sold_out and not interrupted and any(p.name != "wrk.out" for p in stop_dir.iterdir()):
+            if stop_on_sold_out and not interrupted and any(p.name.isdigit() for p in stop_dir.iterdir()):
                 # A thread has seen the sell-out and stopped: end the whole run now (wrk prints its
                 # report on SIGINT). A stopped thread leaves its connections open, and a gunicorn
                 # sync worker lingers up to 2 s on each before closing it (close_graceful), which
@@ -88,6 +89,8 @@ def run_wrk(
             popen.wait()
     wall = time.monotonic() - started
     text = out_path.read_text(errors="replace")
+    numbers_path = stop_dir / "numbers.txt"
+    numbers = numbers_path.read_text().split() if numbers_path.exists() else []
     shutil.rmtree(stop_dir, ignore_errors=True)
     raw = None
     for line in text.splitlines():
@@ -98,6 +101,7 @@ def run_wrk(
     raw["wall_s"] = wall
     raw["wrk_cpu_s"] = usage.ru_utime + usage.ru_stime
     raw["interrupted_at_sell_out"] = interrupted
+    raw["numbers"] = numbers
     return raw
 
 
@@ -133,6 +137,8 @@ def summarize(raw):
         "unexpected_statuses": unexpected,
         "errors": sum(socket_errors.values()) + server_errors + unexpected,
         "sold_out_seen_by_threads": sum(1 for t in threads if t.get("stopped")),
+        "acks": sum(n for code, n in answers.items() if 200 <= int(code) < 300),
+        "acks_with_number": len(raw.get("numbers") or []),
         "wrk_cpu_s": round(raw.get("wrk_cpu_s", 0.0), 3),
         "wrk_cpu_pct_of_one_core": round(100 * raw.get("wrk_cpu_s", 0.0) / wall, 1) if wall else 0.0,
         "wall_s": round(wall, 3),

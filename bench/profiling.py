@@ -2,9 +2,11 @@
 
     .venv/bin/python -m bench.profiling            # or: make bench ARGS=--profile
 
-Starts its own redis-server (like bench/run.py), uses the flashshop_bench database, and
-sends purchases through the whole WSGI application (middleware, DRF authentication,
-serializers, the purchase path, the response), one at a time, with no contention:
+Starts its own redis-server and one order writer (`manage.py seckill_writer`, like
+bench/run.py), uses the flashshop_bench database, and sends purchases through the whole
+WSGI application (middleware, DRF authentication, serializers, the purchase path, the
+response), one at a time, with no contention, in both acknowledgement levels
+(SECKILL_ACK=committed: the request waits for the writer's commit; reserved: 202 at once):
 
 - DB queries per purchase, by statement (django's CaptureQueriesContext);
 - Redis round trips per purchase, by command, counted at the socket (every packet
@@ -42,10 +44,11 @@ STAGES = (
     ("DRF token authentication (token + user query)", "rest_framework/authentication.py", "authenticate"),
     ("input serializer (PurchaseInputSerializer)", "rest_framework/serializers.py", "is_valid"),
     ("sale settings from process memory (cache.sale_info)", "seckill/cache.py", "sale_info"),
+    ("order number and reservation id (new_order_number, uuid4)", "orders/models.py", "new_order_number"),
     ("purchase.lua (stock.reserve)", "seckill/stock.py", "reserve"),
-    ("order writer, run inline by the profile (writer.drain)", "seckill/writer.py", "drain"),
-    ("wait for the writer's commit (intents.wait_for)", "seckill/intents.py", "wait_for"),
-    ("response: OrderOutputSerializer(order).data", "rest_framework/serializers.py", "data"),
+    ("wait for the writer's commit (intents.wait_for, BLPOP)", "seckill/intents.py", "wait_for"),
+    ("the written order from the writer's answer (order_as_written)", "orders/rows.py", "order_as_written"),
+    ("response body (order_payload / pending_payload)", "orders/serializers.py", "_payload"),
     ("response rendering (JSONRenderer)", "rest_framework/renderers.py", "render"),
     ("logging (django.request 4xx warnings etc.)", "logging/__init__.py", "handle"),
 )
@@ -155,7 +158,9 @@ def stage_times(root):
         label = None
         path = (frame.file_path or "").replace("\\", "/")
         for name, fragment, function in STAGES:
-            if function == frame.function and fragment in path:
+            if (function == frame.function or (function.startswith("_") and frame.function.endswith(function))) and (
+                fragment in path
+            ):
                 label = name
                 break
         if label and label not in inside:
@@ -210,6 +215,7 @@ def profile(n=300, out_dir=RESULTS):
     # 2. purchases: a sale with stock for everybody, so every request buys
     sale = data.create_sale("profile", 5 * n + 100)
     path = f"/api/seckill/activities/{sale}/purchase/"
+    time.sleep(2.5)  # the writer lists the live sales every 2 s (seckill/writer.py SALES_REFRESH_S)
     for t in take(max(n // 10, 1)):
         wsgi_post(application, path, t)
 
@@ -247,21 +253,29 @@ def profile(n=300, out_dir=RESULTS):
     result["stages_ms_per_purchase"] = {k: round(1000 * v / n, 3) for k, v in stages.most_common()}
     result["stages_share"] = {k: round(v / total, 3) for k, v in stages.most_common()}
 
-    # 2b. async mode (SECKILL_ORDER_MODE=async): a ticket row and a Celery message instead of the order
-    with override_settings(SECKILL_ORDER_MODE="async"):
+    # 2b. SECKILL_ACK=reserved: 202 "confirming" as soon as purchase.lua has accepted
+    with override_settings(SECKILL_ACK="reserved"):
         for t in take(10):
             wsgi_post(application, path, t)
         with CaptureQueriesContext(connection) as queries, RedisCounter() as rc:
-            per_async, statuses = measure(application, lambda: path, take(n), n)
-        result["async_purchase_ms"] = round(1000 * per_async, 2)
-        result["async_statuses"] = dict(statuses)
-        result["async_queries_per_purchase"] = round(len(queries.captured_queries) / n, 2)
-        result["async_queries_by_statement_per_purchase"] = {
-            k: round(v / n, 2)
-            for k, v in Counter(" ".join(q["sql"].split()[:4])[:80] for q in queries.captured_queries).most_common()
+            per_reserved, statuses = measure(application, lambda: path, take(n), n)
+        result["reserved_purchase_ms"] = round(1000 * per_reserved, 2)
+        result["reserved_statuses"] = dict(statuses)
+        result["reserved_queries_per_purchase"] = round(len(queries.captured_queries) / n, 2)
+        result["reserved_redis_round_trips_per_purchase"] = round(rc.round_trips / n, 2)
+        result["reserved_redis_client_commands_per_purchase"] = {
+            k: round(v / n, 2) for k, v in rc.commands.most_common()
         }
-        result["async_redis_round_trips_per_purchase"] = round(rc.round_trips / n, 2)
-        result["async_redis_client_commands_per_purchase"] = {k: round(v / n, 2) for k, v in rc.commands.most_common()}
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        measure(application, lambda: path, take(n), n)
+        profiler.stop()
+        reserved_root = profiler.last_session.root_frame()
+        result["reserved_stages_ms_per_purchase"] = {
+            k: round(1000 * v / n, 3) for k, v in stage_times(reserved_root).most_common()
+        }
+        result["reserved_profiled_ms_per_purchase"] = round(1000 * reserved_root.time / n, 2)
+        reserved_text = profiler.output_text(unicode=True, color=False, show_all=False, timeline=False)
 
     # 3. the same sale once sold out: the in-process flag answers (customers who never bought)
     remaining = stock.remaining(sale) or 0
@@ -296,7 +310,12 @@ def profile(n=300, out_dir=RESULTS):
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "profile.json").write_text(json.dumps(result, indent=2) + "\n")
     (out_dir / "profile.txt").write_text(
-        "=== purchases ===\n" + purchase_text + "\n=== sold-out answers ===\n" + soldout_text
+        "=== purchases, SECKILL_ACK=committed (a writer process commits; the request waits) ===\n"
+        + purchase_text
+        + "\n=== purchases, SECKILL_ACK=reserved ===\n"
+        + reserved_text
+        + "\n=== sold-out answers ===\n"
+        + soldout_text
     )
     return result
 
@@ -307,7 +326,7 @@ def main(argv=None):
     p.add_argument("--out", type=Path, default=RESULTS)
     args = p.parse_args(argv)
     redis_port = stk.free_port(6391)
-    env = server_env(redis_port, "sync")
+    env = server_env(redis_port, "committed")
     os.environ.update(env)
     import django
 
@@ -315,8 +334,11 @@ def main(argv=None):
     stack = stk.Stack(tempfile.mkdtemp(prefix="flashshop-bench-profile-"))
     try:
         stk.start_redis(stack, redis_port)
+        writer = stk.start_writer(stack, "profile-writer", env)  # the committed purchases wait for its commit
         result = profile(args.n, args.out)
+        result["writer_alive_at_end"] = writer.alive()
     finally:
+        logging.disable(logging.WARNING)  # the units-back listener thread would log Redis going away
         stack.close()
         shutil.rmtree(stack.workdir, ignore_errors=True)
     print(json.dumps(result, indent=2))

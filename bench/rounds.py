@@ -1,6 +1,7 @@
-"""One bench run's measuring: the servers it drives (start_servers) and Bench, which runs
-each unit of a round (fresh stock, a wrk phase, the outcome read from the database) and
-records its figures. bench/run.py builds the stack and calls them round after round."""
+"""One bench run's measuring: the servers and writers it drives (start_servers) and Bench,
+which runs each unit of a round (fresh stock, a wrk phase, the writers' drain, the
+outcome and the lost acknowledgements read from the database) and records its figures.
+bench/run.py builds the stack and calls them round after round."""
 
 import time
 
@@ -18,7 +19,8 @@ class Bench:
         self.results = {name: [] for name in STRATEGIES}
         self.servers = {}
         self.redis = None
-        self.celery = None
+        self.writers = []
+        self.writer_env = None
         self.mariadb_pids = stk.pids_named("mariadbd") or stk.pids_named("mysqld")
         self.tokens_file = None
 
@@ -30,8 +32,8 @@ class Bench:
             "redis": self.redis.cpu(),
             "mariadbd (shared)": sum(stk.cpu_seconds(p) for p in self.mariadb_pids),
         }
-        if self.celery is not None:
-            snap["celery"] = self.celery.cpu()
+        if self.writers:
+            snap["writers"] = sum(w.cpu() for w in self.writers)
         return snap
 
     def settle(self, server, timeout=20.0):
@@ -61,6 +63,7 @@ class Bench:
         self.settle(base["service"])
         after = self.cpu(base["service"])
         result = summarize(raw)
+        result["numbers"] = raw.get("numbers") or []
         cpu = {k: round(after[k] - before[k], 2) for k in before}
         result["cpu_s"] = cpu
         if result["responses"]:
@@ -70,57 +73,64 @@ class Bench:
 
     # -- the units ----------------------------------------------------------------------------
 
+    def _drained(self, sale, res):
+        """Wait for the writers to settle every intent, then count the 2xx answers with no order."""
+        res["drain_s"] = self.data.wait_drained(sale)
+        res.update(self.data.lost_acks(res.pop("numbers")))
+
     def run_unit(self, unit, r):
         d = self.data
         stock = self.args.stock
         fixed = self.args.fixed_seconds or self.mode["fixed_s"]
         if unit == "ceiling":
-            res = self.phase("sync", "/bench/ceiling/1/", stop_on_sold_out=False, round_no=r, fixed_s=fixed)
+            res = self.phase("committed", "/bench/ceiling/1/", stop_on_sold_out=False, round_no=r, fixed_s=fixed)
+            res.pop("numbers")
             self.record("ceiling", r, res, {})
         elif unit == "seckill":
             sale = d.create_sale(f"seckill-r{r}", stock)
             path = f"/api/seckill/activities/{sale}/purchase/"
-            selling = self.phase("sync", path, stop_on_sold_out=True, round_no=r)
+            selling = self.phase("committed", path, stop_on_sold_out=True, round_no=r)
+            self._drained(sale, selling)
             after_selling = d.sale_outcome(sale)
-            soldout = self.phase("sync", path, stop_on_sold_out=False, round_no=r, fixed_s=fixed)
+            soldout = self.phase("committed", path, stop_on_sold_out=False, round_no=r, fixed_s=fixed)
+            self._drained(sale, soldout)
             final = d.sale_outcome(sale)
+            d.retire_sale(sale)
             selling["after_selling_phase"] = {
                 k: after_selling[k] for k in ("sold", "redis_remaining", "open_reservations")
             }
             self.record("seckill", r, selling, final)
             soldout["sold_during_phase"] = final["sold"] - after_selling["sold"]
             self.record("seckill_soldout", r, soldout, final)
-        elif unit == "seckill_async":
-            sale = d.create_sale(f"async-r{r}", stock)
+        elif unit == "seckill_reserved":
+            sale = d.create_sale(f"reserved-r{r}", stock)
             path = f"/api/seckill/activities/{sale}/purchase/"
-            before = self.celery.cpu()
-            res = self.phase("async", path, stop_on_sold_out=True, round_no=r)
-            started = time.monotonic()
-            while d.pending_tickets(sale) and time.monotonic() - started < 180:
-                time.sleep(0.2)
-            res["drain_s"] = round(time.monotonic() - started, 2)
-            res["celery_cpu_s"] = round(self.celery.cpu() - before, 2)
+            res = self.phase("reserved", path, stop_on_sold_out=True, round_no=r)
+            self._drained(sale, res)
             outcome = d.sale_outcome(sale)
-            res["tickets"] = outcome.pop("tickets")
-            self.record("seckill_async", r, res, outcome)
+            d.retire_sale(sale)
+            self.record("seckill_reserved", r, res, outcome)
         elif unit in ("db_pessimistic", "db_optimistic", "naive"):
             product = d.create_product(f"{unit}-r{r}", stock)
             if unit == "naive":
                 d.prepare_naive(product, stock)
             path = f"/bench/{unit.replace('_', '-')}/{product}/purchase/"
-            res = self.phase("sync", path, stop_on_sold_out=True, round_no=r)
+            res = self.phase("committed", path, stop_on_sold_out=True, round_no=r)
+            res.update(d.lost_acks(res.pop("numbers")))
             self.record(unit, r, res, d.product_outcome(product, stock, naive=unit == "naive"))
         else:
             raise ValueError(unit)
 
     def record(self, name, r, res, outcome):
-        outcome = {k: v for k, v in outcome.items() if k != "tickets"}
         entry = {"round": r + 1, **res, **outcome}
         self.results[name].append(entry)
         bad = ""
-        if name != "ceiling" and (outcome.get("oversold") or outcome.get("undersold") or outcome.get("over_limit")):
+        if name != "ceiling" and (
+            outcome.get("oversold") or outcome.get("undersold") or outcome.get("over_limit") or res.get("lost_acks")
+        ):
             bad = (
                 f"  oversold {outcome['oversold']} undersold {outcome['undersold']} over_limit {outcome['over_limit']}"
+                f" lost_acks {res.get('lost_acks')}"
             )
         sold = f" sold {outcome['sold']}/{outcome['stock']}" if outcome else ""
         print(
@@ -130,35 +140,25 @@ class Bench:
         )
 
 
-def start_servers(args, stack, redis_port, units, env_sync, env_async):
+def start_servers(args, stack, redis_port, units, env_committed, env_reserved):
+    """gunicorn with SECKILL_ACK=committed (every strategy but seckill_reserved) and, when
+    seckill_reserved runs, an identical one with SECKILL_ACK=reserved (idle, it costs nothing)."""
     servers = {}
     web_port = stk.free_port(8391)
-    servers["sync"] = {
-        "service": stk.start_gunicorn(
-            stack,
-            "gunicorn-sync",
-            web_port,
-            env_sync,
-            workers=args.workers,
-            worker_class=args.worker_class,
-            threads=args.threads,
-        ),
+    shape = {"workers": args.workers, "worker_class": args.worker_class, "threads": args.threads}
+    servers["committed"] = {
+        "service": stk.start_gunicorn(stack, "gunicorn-committed", web_port, env_committed, **shape),
         "url": f"http://127.0.0.1:{web_port}",
     }
-    celery = None
-    if "seckill_async" in units:
-        async_port = stk.free_port(8392 if web_port != 8392 else 8393)
-        servers["async"] = {
-            "service": stk.start_gunicorn(
-                stack,
-                "gunicorn-async",
-                async_port,
-                env_async,
-                workers=args.workers,
-                worker_class=args.worker_class,
-                threads=args.threads,
-            ),
-            "url": f"http://127.0.0.1:{async_port}",
+    if "seckill_reserved" in units:
+        reserved_port = stk.free_port(8392 if web_port != 8392 else 8393)
+        servers["reserved"] = {
+            "service": stk.start_gunicorn(stack, "gunicorn-reserved", reserved_port, env_reserved, **shape),
+            "url": f"http://127.0.0.1:{reserved_port}",
         }
-        celery = stk.start_celery(stack, env_async, concurrency=args.celery_concurrency)
-    return servers, celery
+    return servers
+
+
+def start_writers(args, stack, env):
+    """The order writers of the load phases: `manage.py seckill_writer`, args.writers of them."""
+    return [stk.start_writer(stack, f"writer-{i + 1}", env) for i in range(args.writers)]

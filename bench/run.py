@@ -6,15 +6,21 @@
 What it does (docs/benchmarks.md explains the method and the figures):
 1. starts its own stack on loopback: redis-server on a free port (no persistence), the
    database flashshop_bench on the shared MariaDB (created, migrated, emptied of earlier
-   runs' orders), gunicorn twice with the same settings (one with SECKILL_ORDER_MODE=sync,
-   one with async) and a Celery worker; per-IP rate limiting is off (all traffic comes
-   from 127.0.0.1), BENCH_ENDPOINTS=1 mounts bench/strategies under /bench/;
+   runs' orders), gunicorn twice with the same settings (one with SECKILL_ACK=committed,
+   one with reserved) and the order writer(s) (`manage.py seckill_writer`, 1 unless
+   --writers); per-IP rate limiting is off (all traffic comes from 127.0.0.1),
+   BENCH_ENDPOINTS=1 mounts bench/strategies under /bench/;
 2. writes 5,000 customers and their API tokens straight into the database;
 3. in every round, in rotating order, each strategy gets fresh stock (1,000 units, limit
-   1) and wrk drives it with 256 connections, one customer token per request;
-4. after each phase, reads from the database what was sold, oversold, undersold and
-   over the limit;
-5. writes bench/results/latest.json (+ a timestamped copy), latest.png, and for a full
+   1) and wrk drives it with 256 connections, one customer token per request; the wrk
+   script keeps the order number of every 2xx answer;
+4. after each phase, waits for the writers to drain the sale's intents, then reads from
+   the database what was sold, oversold, undersold and over the limit, and which
+   acknowledged order numbers have no order (lost acks);
+5. the writer phase (bench/writer_phase.py): the writers of the load phases stop, a
+   stream of 50,000 intents is preloaded with purchase.lua and 1, then 2 fresh writers
+   drain it, timed;
+6. writes bench/results/latest.json (+ a timestamped copy), latest.png, and for a full
    run the table in docs/benchmarks.md.
 
 Every process it starts is stopped at the end, also on Ctrl-C or an error.
@@ -39,7 +45,7 @@ from bench import stack as stk  # noqa: E402
 from bench.cli import MODES, RESULTS, STRATEGIES, UNITS, parse_args  # noqa: E402
 from bench.environment import DB_NAME, app_settings, machine_info, server_env  # noqa: E402
 from bench.loadgen import run_wrk  # noqa: E402
-from bench.rounds import Bench, start_servers  # noqa: E402
+from bench.rounds import Bench, start_servers, start_writers  # noqa: E402
 
 # Names bench/profiling.py and other callers import from here.
 __all__ = [
@@ -75,21 +81,27 @@ def main(argv=None):
     if args.stock:
         mode["stock"] = args.stock
     args.stock = mode["stock"]
-    units = [u for u in UNITS if not args.only or u in args.only.split(",")]
+    only = args.only.split(",") if args.only else None
+    units = [u for u in UNITS if not only or u in only]
+    run_writer_phase = not only or "writer" in only
+    writer_intents = args.writer_intents or mode["writer_intents"]
+    drain_writers = (
+        tuple(int(x) for x in args.drain_writers.split(",")) if args.drain_writers else mode["drain_writers"]
+    )
     started_at = datetime.now(UTC)
     t0 = time.monotonic()
 
     redis_port = stk.free_port(6391)
-    env_sync = server_env(redis_port, "sync", args.customer_rate_limit)
-    env_async = server_env(redis_port, "async", args.customer_rate_limit)
-    os.environ.update(env_sync)  # the harness reads and writes the same database and Redis as the servers
-    for name in set(os.environ) - set(env_sync):
+    env_committed = server_env(redis_port, "committed", args.customer_rate_limit)
+    env_reserved = server_env(redis_port, "reserved", args.customer_rate_limit)
+    os.environ.update(env_committed)  # the harness reads and writes the same database and Redis as the servers
+    for name in set(os.environ) - set(env_committed):
         del os.environ[name]
 
     import django
 
     django.setup()
-    from bench import data
+    from bench import data, writer_phase
 
     previous = signal.signal(signal.SIGTERM, _interrupt)
     succeeded = False
@@ -99,10 +111,13 @@ def main(argv=None):
         bench = Bench(args, mode, stack, data)
         bench.redis = stk.start_redis(stack, redis_port)
         # Servers boot while the database is prepared.
-        bench.servers, bench.celery = start_servers(args, stack, redis_port, units, env_sync, env_async)
+        bench.servers = start_servers(args, stack, redis_port, units, env_committed, env_reserved)
+        bench.writer_env = env_committed
         data.ensure_database()
         data.migrate()  # servers booting meanwhile only need the tables once the load starts
         data.reset_tables()
+        if any(u.startswith("seckill") for u in units):
+            bench.writers = start_writers(args, stack, env_committed)
         keys, created = data.customers(args.customers)
         bench.tokens_file = stack.workdir / "tokens.txt"
         bench.tokens_file.write_text("\n".join(keys) + "\n")
@@ -113,10 +128,8 @@ def main(argv=None):
         )
         for server in bench.servers.values():
             stk.wait_http_ok(server["service"], f"{server['url']}/healthz", timeout=60)
-        if bench.celery is not None:
-            from config.celery import app as celery_app
-
-            stk.wait_until(lambda: celery_app.control.ping(timeout=0.5), 60, "the Celery worker", service=bench.celery)
+        for writer in bench.writers:
+            stk.wait_until(writer.alive, 5, writer.name, service=writer)
         machine = machine_info()
         # Warm-up of every server at once: imports, DB and Redis connections of every worker thread.
         warmups = [
@@ -149,6 +162,13 @@ def main(argv=None):
                 bench.run_unit(unit, r)
                 print(f"    ({unit}: {time.monotonic() - unit_started:.1f} s)", flush=True)
 
+        writer = None
+        if run_writer_phase:
+            for service in bench.writers:  # the phase times its own writers, alone on the stream
+                stack.stop(service)
+            bench.writers = []
+            writer = writer_phase.run(bench, intents=writer_intents, writer_counts=drain_writers)
+
         machine["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
         results = report.build(
             machine=machine,
@@ -159,13 +179,14 @@ def main(argv=None):
                     "worker_class": args.worker_class,
                     "threads": args.threads if args.worker_class == "gthread" else 1,
                     "timeout_s": 30,
-                    "servers": "two identical instances: SECKILL_ORDER_MODE=sync and =async",
+                    "servers": "two identical instances: SECKILL_ACK=committed and =reserved",
                 },
-                "celery": {
-                    "concurrency": args.celery_concurrency,
-                    "pool": "prefork",
-                    "running": bench.celery is not None,
+                "writers": {
+                    "load_phases": args.writers if any(u.startswith("seckill") for u in units) else 0,
+                    "command": "manage.py seckill_writer",
+                    "writer_phase": {"intents": writer_intents, "drain_writers": list(drain_writers)},
                 },
+                "celery": "not running: the writer's confirmation e-mail messages wait in the bench Redis",
                 "load": {
                     "generator": "wrk + bench/wrk/purchase.lua (one customer token per request)",
                     "threads": args.wrk_threads,
@@ -180,6 +201,7 @@ def main(argv=None):
                 "app": app_settings(),
             },
             results=bench.results,
+            writer=writer,
             started_at=started_at,
             duration_s=time.monotonic() - t0,
         )

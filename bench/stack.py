@@ -1,4 +1,4 @@
-"""Start and stop the benchmark's own processes: redis-server, gunicorn, Celery, wrk.
+"""Start and stop the benchmark's own processes: redis-server, gunicorn, the order writers, wrk.
 
 Every process starts in a session (process group) of its own and is registered with a
 `Stack`; `Stack.close()` (called from a `finally`, also on Ctrl-C) ends each group:
@@ -246,25 +246,11 @@ def wait_http_ok(service, url, timeout=30):
     wait_until(ok, timeout, f"{service.name} at {url}", interval=0.1, service=service)
 
 
-def start_celery(stack, env, concurrency=2):
-    argv = [
-        str(VENV_BIN / "celery"),
-        "-A",
-        "config",
-        "worker",
-        "--loglevel",
-        "WARNING",
-        "--concurrency",
-        str(concurrency),
-        "--without-gossip",
-        "--without-mingle",
-        "--hostname",
-        "bench@%h",
-    ]
-    # SIGKILL: the bench is over and its Redis, with the queue, goes away next. A warm or
-    # cold shutdown would first hand back every reserved message (thousands of expiry
-    # tasks with an ETA), which takes seconds.
-    return stack.start("celery", argv, env=env, stop_signal=signal.SIGKILL)
+def start_writer(stack, name, env):
+    """One order writer, `manage.py seckill_writer` exactly as the Procfile runs it (named `name` in
+    the consumer group). SIGTERM: it finishes the batch in hand and exits."""
+    argv = [str(VENV_BIN / "python"), "manage.py", "seckill_writer", "--consumer", name]
+    return stack.start(name, argv, env=env, stop_signal=signal.SIGTERM)
 
 
 def http_error_status(exc):

@@ -10,6 +10,12 @@
 --                     the stopped thread's abandoned connections
 --   offset            where each thread starts in its slice (varies the buyers per round)
 --
+-- Every 2xx answer's order number ("number" in the body, 201 and 202 alike) is kept in
+-- the thread's table `numbers`; done() writes them all to stop_dir/numbers.txt, one a
+-- line, so run.py can check that each acknowledged order exists (lost acks). A
+-- string.find on a body of a few hundred bytes, only for 2xx answers: the hot path of
+-- the generator stays as it was.
+--
 -- Thread t sends the requests of customers t, t+T, t+2T, ... in turn, so one customer's
 -- next request comes after every other customer of the slice (5000/T requests), far
 -- more than the connections a thread has open: one customer never has two requests in
@@ -43,6 +49,8 @@ local stop_dir = nil
 -- read back by done() through thread:get
 responses = 0
 statuses = {}
+numbers = {}
+stop_path = nil
 t_start = nil
 t_end = nil
 stopped = false
@@ -51,6 +59,7 @@ function init(args)
   local path, nthreads, body = args[1], tonumber(args[2]), args[3]
   stop_on_sold_out = args[4] == "1"
   stop_dir = args[5]
+  stop_path = stop_dir -- global, so done() (another Lua state) can read it with thread:get
   local offset = tonumber(args[6] or "0")
   local line = 0
   for token in io.lines(path) do
@@ -79,7 +88,21 @@ function request()
   return requests[index]
 end
 
+local function keep_number(body)
+  if body then
+    local _, _, number = string.find(body, '"number":%s*"([^"]+)"')
+    if number then
+      numbers[#numbers + 1] = number
+    end
+  end
+end
+
 function response(status, headers, body)
+  -- An acknowledged purchase is recorded even after this thread stopped counting: the
+  -- customer got the answer, so the order must exist.
+  if status >= 200 and status < 300 then
+    keep_number(body)
+  end
   if stopped then
     return
   end
@@ -122,6 +145,27 @@ local function json_value(v)
   return string.format("%q", tostring(v))
 end
 
+local function write_numbers()
+  local dir = threads[1] and threads[1]:get("stop_path")
+  if dir == nil or dir == "" then
+    return 0
+  end
+  local f = io.open(dir .. "/numbers.txt", "w")
+  if not f then
+    return 0
+  end
+  local count = 0
+  for _, thread in ipairs(threads) do
+    local kept = thread:get("numbers") or {}
+    for _, number in ipairs(kept) do
+      f:write(number, "\n")
+      count = count + 1
+    end
+  end
+  f:close()
+  return count
+end
+
 function done(summary, latency, _requests)
   local out = {
     duration_us = summary.duration,
@@ -141,6 +185,7 @@ function done(summary, latency, _requests)
       p999 = latency:percentile(99.9),
     },
     threads = {},
+    numbers_written = write_numbers(),
   }
   for i, thread in ipairs(threads) do
     out.threads[tostring(i)] = {
