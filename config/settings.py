@@ -52,6 +52,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.pages.FriendlyErrorsMiddleware",  # a page's bare 405 becomes an explanation (core/pages.py)
+    "core.outage.OutageMiddleware",  # MariaDB/Redis down under a page: 503 "try again", not 500 (core/outage.py)
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -1,15 +1,18 @@
 """Every API error is JSON `{code, detail}`; validation errors add `errors` per field.
 
-`code` is stable and machine-readable, `detail` is a sentence for a human. Unknown
-exceptions are left to Django (a 500 that is logged), never dressed up as a 4xx.
+`code` is stable and machine-readable, `detail` is a sentence for a human. MariaDB or
+Redis failing under a request (also in DRF's token lookup, before the view runs) is a
+503 `unavailable` (core/outage.py says why that is safe). Other unknown exceptions are
+left to Django (a 500 that is logged), never dressed up as a 4xx.
 """
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions, serializers
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import exception_handler, set_rollback
 
+from core import outage
 from core.errors import ShopError
 
 # DRF's codes renamed to the shop's own (README.md "API in one glance") where they differ.
@@ -43,6 +46,10 @@ def _first_message(data, path=""):
 def json_exception_handler(exc, context):
     if isinstance(exc, ShopError):
         return Response(error_body(exc.code, exc.detail, **exc.extra), status=exc.status)
+    if outage.is_outage(exc):
+        set_rollback()  # an outer atomic block (ATOMIC_REQUESTS) must not commit half a request
+        outage.note(context["request"], exc)
+        return Response(outage.api_body(), status=503, headers={"Retry-After": str(outage.RETRY_AFTER_SECONDS)})
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
