@@ -56,6 +56,12 @@ class SeckillActivityAdmin(VersionedModelAdmin):
         ("Live state", {"fields": (*LIVE_STATE, "loaded_version")}),
     )
 
+    def get_fieldsets(self, request, obj=None):
+        """The "Live state" block only once there is a sale to show the state of."""
+        if obj is None:
+            return [fs for fs in self.fieldsets if fs[0] != "Live state"]
+        return self.fieldsets
+
     def get_queryset(self, request):
         live = Q(orders__order__status__in=Order.LIVE_STATUSES)
         return (

@@ -11,8 +11,11 @@
   reservation can never become two orders, however often a task is delivered.
 """
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -36,15 +39,33 @@ class SeckillActivity(models.Model):
 
     product = models.ForeignKey("shop.Product", on_delete=models.PROTECT, related_name="seckill_activities")
     title = models.CharField(max_length=200)
-    price = models.DecimalField("sale price", max_digits=10, decimal_places=2)
-    stock_total = models.PositiveIntegerField("units for the sale")
+    # Each CHECK below has a validator saying the same in words, so the admin's form puts
+    # the message next to its field; Django then skips the CHECK's own generic message
+    # (full_clean validates a constraint only over fields that passed their validators).
+    price = models.DecimalField(
+        "sale price",
+        max_digits=10,
+        decimal_places=2,
+        validators=[MinValueValidator(Decimal("0.01"), "The sale price must be more than zero.")],
+    )
+    stock_total = models.PositiveIntegerField(
+        "units for the sale", validators=[MinValueValidator(1, "A sale needs at least one unit to sell.")]
+    )
     stock_available = models.PositiveIntegerField(
         "units left (DB)", default=0, editable=False, help_text="Set aside from the product when published."
     )
-    per_user_limit = models.PositiveIntegerField("limit per customer", default=1)
+    per_user_limit = models.PositiveIntegerField(
+        "limit per customer",
+        default=1,
+        validators=[MinValueValidator(1, "Each customer must be allowed at least one unit.")],
+    )
     starts_at = models.DateTimeField()
     ends_at = models.DateTimeField()
-    payment_minutes = models.PositiveIntegerField("payment window (minutes)", default=15)
+    payment_minutes = models.PositiveIntegerField(
+        "payment window (minutes)",
+        default=15,
+        validators=[MinValueValidator(1, "Customers need at least one minute to pay.")],
+    )
     is_enabled = models.BooleanField("enabled", default=True)
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
     version = models.PositiveIntegerField(default=1, editable=False)
@@ -55,15 +76,36 @@ class SeckillActivity(models.Model):
         verbose_name = "flash sale"
         ordering = ("-starts_at",)
         constraints = [
-            models.CheckConstraint(condition=Q(ends_at__gt=F("starts_at")), name="seckill_ends_after_start"),
-            models.CheckConstraint(condition=Q(stock_total__gte=1), name="seckill_stock_total_positive"),
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")),
+                name="seckill_ends_after_start",
+                violation_error_message="The sale must end after it starts.",
+            ),
+            models.CheckConstraint(
+                condition=Q(stock_total__gte=1),
+                name="seckill_stock_total_positive",
+                violation_error_message="A sale needs at least one unit to sell.",
+            ),
             models.CheckConstraint(
                 condition=Q(stock_available__gte=0) & Q(stock_available__lte=F("stock_total")),
                 name="seckill_stock_available_in_range",
+                violation_error_message="Units left must be between zero and the units for the sale.",
             ),
-            models.CheckConstraint(condition=Q(per_user_limit__gte=1), name="seckill_limit_positive"),
-            models.CheckConstraint(condition=Q(price__gt=0), name="seckill_price_positive"),
-            models.CheckConstraint(condition=Q(payment_minutes__gte=1), name="seckill_payment_window_positive"),
+            models.CheckConstraint(
+                condition=Q(per_user_limit__gte=1),
+                name="seckill_limit_positive",
+                violation_error_message="Each customer must be allowed at least one unit.",
+            ),
+            models.CheckConstraint(
+                condition=Q(price__gt=0),
+                name="seckill_price_positive",
+                violation_error_message="The sale price must be more than zero.",
+            ),
+            models.CheckConstraint(
+                condition=Q(payment_minutes__gte=1),
+                name="seckill_payment_window_positive",
+                violation_error_message="Customers need at least one minute to pay.",
+            ),
         ]
         indexes = [models.Index(fields=("is_enabled", "starts_at"), name="seckill_enabled_starts_idx")]
 
@@ -82,6 +124,13 @@ class SeckillActivity(models.Model):
         errors = {}
         if self.starts_at and self.ends_at and self.ends_at <= self.starts_at:
             errors["ends_at"] = "The sale must end after it starts."
+        elif self._state.adding and self.ends_at and self.ends_at <= timezone.now():
+            # Only a new sale: an existing one may be edited after it ended (disabled, renamed).
+            ends = timezone.localtime(self.ends_at)
+            errors["ends_at"] = (
+                f"This sale would be over before it is saved: it ends {ends:%Y-%m-%d %H:%M}, "
+                "which is in the past. Choose an end in the future."
+            )
         product = self.product if self.product_id else None
         if product is not None and self.price is not None and self.price >= product.price:
             errors["price"] = f"The sale price must be below the regular price (€{product.price})."
