@@ -35,7 +35,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
     list_display = ("id", "started_at", "duration", "status", "triggered_by", "found", "counts", "fix")
     list_filter = ("status", "fix")
     search_fields = ("triggered_by", "slot")
-    extra_readonly = ("duration", "discrepancies_link")
+    extra_readonly = ("duration", "discrepancies_link", "resolved_link")
 
     @admin.display(description="seconds")
     def duration(self, obj):
@@ -43,8 +43,14 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
 
     @admin.display(description="discrepancies")
     def discrepancies_link(self, obj):
+        """Every problem this run found, also those later runs saw again (Discrepancy.seen_by)."""
         url = reverse("admin:reconciliation_discrepancy_changelist")
-        return format_html('<a href="{}?last_run__id__exact={}">those seen by this run</a>', url, obj.pk)
+        return format_html('<a href="{}?seen_by__id__exact={}">those seen by this run</a>', url, obj.pk)
+
+    @admin.display(description="resolved")
+    def resolved_link(self, obj):
+        url = reverse("admin:reconciliation_discrepancy_changelist")
+        return format_html('<a href="{}?resolved_by_run__id__exact={}">those this run resolved</a>', url, obj.pk)
 
 
 @admin.register(Discrepancy)
@@ -58,7 +64,7 @@ class DiscrepancyAdmin(ReadOnlyAdmin):
     fieldsets = (
         (None, {"fields": ("kind", "state", "sale", "summary", "order_links", "detail_pretty")}),
         ("Seen", {"fields": ("run", "last_run", "seen_count", "created_at")}),
-        ("Resolution", {"fields": ("resolved_by", "resolved_at", "resolution")}),
+        ("Resolution", {"fields": ("resolved_by", "resolved_by_run", "resolved_at", "resolution")}),
     )
 
     @admin.display(description="sale", ordering="activity_id")

@@ -5,6 +5,11 @@ A problem is recorded once, however many runs see it: `fingerprint` names the pr
 reservation again bumps `seen_count` instead of adding a row staff would have to
 resolve a second time. A problem that changes (more units drifted, another order)
 gets a new fingerprint and a new row.
+
+A problem that a later complete run no longer finds is resolved by that run
+(`resolved_by_run`, reconciliation/recording.py), so the open count on /healthz is what
+is wrong now. `seen_by` keeps every run that found a problem, so the admin's link from a
+run to what it found keeps working after later runs have seen the same problems.
 """
 
 from django.conf import settings
@@ -87,8 +92,19 @@ class Discrepancy(models.Model):
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    resolved_by_run = models.ForeignKey(
+        ReconciliationRun,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="resolved_discrepancies",
+        help_text="The run that no longer found it, or repaired it.",
+    )
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolution = models.CharField(max_length=255, blank=True)
+    seen_by = models.ManyToManyField(
+        ReconciliationRun, related_name="seen_discrepancies", blank=True, help_text="Every run that found it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

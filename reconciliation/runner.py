@@ -25,7 +25,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from locks import LockAcquireTimeout, held, lock_for
-from reconciliation import checks
+from reconciliation import checks, recording
 from reconciliation.models import Discrepancy, DiscrepancyKind, ReconciliationRun
 from seckill import services, stock
 from seckill.models import SeckillActivity
@@ -114,8 +114,9 @@ def _locked_run(scope, *, fix, triggered_by, slot, progress):
     started = time.monotonic()
     try:
         findings, errors = _run_checks(scope, progress)
-        recorded = _record(run, findings)
+        recorded = recording.record(run, findings)
         repairs = _repair(scope, run, findings, recorded) if fix else []
+        recording.resolve_unseen(scope, run, findings, errors)
     except Exception as exc:
         _finish(run, status=ReconciliationRun.Status.FAILED, error=f"{type(exc).__name__}: {exc}")
         raise
@@ -226,39 +227,6 @@ def _unique(findings):
     return list(seen.values())
 
 
-def _record(run, findings):
-    """One row per problem: new problems are created, known ones get this run as their
-    latest sighting and its current numbers. A problem staff resolved stays resolved
-    when it is seen again unchanged (a changed problem has another fingerprint and
-    opens a new row)."""
-    by_fingerprint = {f.fingerprint: f for f in findings}
-    if not by_fingerprint:
-        return {}
-    with transaction.atomic():
-        known = list(Discrepancy.objects.select_for_update().filter(fingerprint__in=list(by_fingerprint)))
-        for row in known:
-            finding = by_fingerprint[row.fingerprint]
-            row.last_run, row.seen_count = run, row.seen_count + 1
-            row.summary, row.detail = finding.summary[:255], finding.detail
-            row.save(update_fields=["last_run", "seen_count", "summary", "detail"])
-        seen = {row.fingerprint for row in known}
-        Discrepancy.objects.bulk_create(
-            Discrepancy(
-                run=run,
-                last_run=run,
-                kind=f.kind,
-                activity_id=f.activity_id,
-                order_numbers=list(f.order_numbers),
-                summary=f.summary[:255],
-                detail=f.detail,
-                fingerprint=fp,
-            )
-            for fp, f in by_fingerprint.items()
-            if fp not in seen
-        )
-    return {d.fingerprint: d for d in Discrepancy.objects.filter(fingerprint__in=list(by_fingerprint))}
-
-
 def _resync_targets(findings):
     """Sales whose Redis counters can be rewritten from the DB, and those that cannot."""
     unsafe = {
@@ -341,6 +309,7 @@ def _repair(scope, run, findings, recorded):
             repaired.append(finding.fingerprint)
     Discrepancy.objects.filter(pk__in=[recorded[fp].pk for fp in repaired if fp in recorded]).update(
         state=Discrepancy.State.RESOLVED,
+        resolved_by_run=run,
         resolved_at=timezone.now(),
         resolution=f"repaired by reconcile --fix (run {run.pk})",
     )
