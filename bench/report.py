@@ -88,8 +88,8 @@ def aggregate(rounds):
     }
     for key in CORRECTNESS:  # None where nothing is sold (the ceiling), so every strategy has the keys
         out[key] = sum(r.get(key) or 0 for r in rounds) if "sold" in rounds[0] else None
-    for key in ("acks", "lost_acks", "duplicate_acks"):
-        out[key] = sum(r.get(key) or 0 for r in rounds) if key in rounds[0] else None
+    for key in ("acks", "lost_acks", "duplicate_acks"):  # counted from the order numbers: not for the ceiling
+        out[key] = sum(r.get(key) or 0 for r in rounds) if "lost_acks" in rounds[0] else None
     out.update(
         phase=PHASE.get(rounds[0].get("name", "")),
         rounds=len(rounds),

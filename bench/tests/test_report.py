@@ -58,7 +58,7 @@ def _round(rps, p99, **extra):
 def _results():
     sold = {"sold": 1000, "oversold": 0, "undersold": 0, "over_limit": 0, "stock": 1000, "acks": 1000, "lost_acks": 0}
     return {
-        "ceiling": [_round(1000, 300), _round(900, 320), _round(1100, 280)],
+        "ceiling": [_round(1000, 300, acks=100), _round(900, 320), _round(1100, 280)],
         "seckill": [_round(700, 400, **sold), _round(650, 420, **sold), _round(600, 500, **sold)],
         "seckill_reserved": [_round(900, 300, **sold)],
         "seckill_soldout": [_round(950, 290, **sold)],
@@ -113,6 +113,7 @@ def test_build_takes_medians_of_speed_and_sums_of_correctness():
     assert (seckill["acks"], seckill["lost_acks"]) == (3000, 0)
     assert out["strategies"]["ceiling"]["sold"] is None
     assert out["strategies"]["ceiling"]["lost_acks"] is None
+    assert out["strategies"]["ceiling"]["acks"] is None
     assert out["writer"] == WRITER
     for key in ("rps", "p50_ms", "p95_ms", "p99_ms", "errors", "sold", "oversold", "undersold", "over_limit"):
         assert key in seckill
