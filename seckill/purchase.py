@@ -93,7 +93,7 @@ def _purchase(activity_id, user, quantity, idempotency_key, client_ip):
             raise _unavailable(sale.id, "warm-up", exc) from exc
         result = reserve()
     if result.outcome == "replay":
-        return _replay(sale, user, result.value)
+        return _replay(sale, user, result.value, idempotency_key)
     if result.outcome == "limit_reached" and idempotency_key:
         earlier = _order_under_key(sale, user, idempotency_key)  # Redis forgot the answer, the DB did not
         if earlier is not None:
@@ -124,13 +124,7 @@ def _wait_for_commit(sale, user, reservation_id, pending, idempotency_key):
     if outcome is None:
         return PurchaseOutcome(pending=pending)  # 202 confirming: the writer is behind
     if outcome["outcome"] == intents.REFUSED:
-        if outcome["code"] == "duplicate" and idempotency_key:  # the key's first order exists
-            earlier = _order_under_key(sale, user, idempotency_key)
-            if earlier is not None:
-                return PurchaseOutcome(order=earlier, replayed=True)
-        if outcome["code"] == SoldOut.code:
-            cache.mark_sold_out(sale.id)
-        raise _REFUSALS.get(outcome["code"], Unavailable)(outcome["detail"])
+        return _refused_by_the_database(sale, user, outcome["code"], outcome["detail"], idempotency_key)
     written = order_as_written(
         order_id=outcome["order_id"],
         item_id=outcome["item_id"],
@@ -146,7 +140,19 @@ def _wait_for_commit(sale, user, reservation_id, pending, idempotency_key):
     return PurchaseOutcome(order=written.order, items=written.items)
 
 
-def _replay(sale, user, first):
+def _refused_by_the_database(sale, user, code, detail, idempotency_key):
+    """The writer refused the intent: say why, or, for a second order under one
+    Idempotency-Key (Redis had forgotten the first answer), answer with the first order."""
+    if code == "duplicate" and idempotency_key:
+        earlier = _order_under_key(sale, user, idempotency_key)
+        if earlier is not None:
+            return PurchaseOutcome(order=earlier, replayed=True)
+    if code == SoldOut.code:
+        cache.mark_sold_out(sale.id)
+    raise _REFUSALS.get(code, Unavailable)(detail)
+
+
+def _replay(sale, user, first, idempotency_key):
     """The first answer to this Idempotency-Key, as it stands now.
 
     In `committed` mode a replay of an order still being written waits for it like the
@@ -163,7 +169,7 @@ def _replay(sale, user, first):
             return PurchaseOutcome(order=order, replayed=True)
         refusal = SeckillRefusal.objects.filter(order_number=number, user=user).first()
         if refusal is not None:
-            raise _REFUSALS.get(refusal.code, Unavailable)(refusal.detail)
+            return _refused_by_the_database(sale, user, refusal.code, refusal.detail, idempotency_key)
         if time.monotonic() >= deadline:
             break
         if conf().writer_eager:

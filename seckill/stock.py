@@ -46,18 +46,18 @@ def waiting_redis():
     second timeout would cut the wait short. Built once per process, from the same
     connection settings as django-redis's client.
     """
-    pid = os.getpid()
-    client = _waiting.get(pid)
+    timeout = conf().ack_wait_seconds + settings.REDIS_SOCKET_TIMEOUT
+    slot = (os.getpid(), timeout)  # a new wait bound (tests change it) gets a pool of its own
+    client = _waiting.get(slot)
     if client is None:
         base = redis().connection_pool.connection_kwargs
-        timeout = conf().ack_wait_seconds + settings.REDIS_SOCKET_TIMEOUT
         pool = BlockingConnectionPool(
             **{k: v for k, v in base.items() if k not in ("socket_timeout",)},
             socket_timeout=timeout,
             max_connections=settings.CACHES["default"]["OPTIONS"]["CONNECTION_POOL_KWARGS"]["max_connections"],
             timeout=timeout,
         )
-        client = _waiting[pid] = Redis(connection_pool=pool)
+        client = _waiting[slot] = Redis(connection_pool=pool)
     return client
 
 

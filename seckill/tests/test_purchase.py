@@ -390,3 +390,18 @@ def test_resync_counts_a_reservation_still_in_flight(customer, monkeypatch):
     services.activity_resync(activity_id=activity.pk)
     assert stock.remaining(activity.pk) == 4 and stock.held_by(activity.pk, customer.pk) == 1
     assert_invariants(activity, expect_sold=0)  # I5 counts the open reservation
+
+
+def test_a_key_whose_answer_redis_forgot_keeps_answering_with_its_first_order(customer):
+    """Found by the state machine: the second order under a key is refused by the database
+    (unique key per customer), and every later retry must still get the first order."""
+    activity = create_sale(stock=5, limit=2)
+    first = buy(activity, customer, key="tap-1").order
+    order_services.order_cancel(order=first)
+    stock.redis().hdel(keys.answers(activity.pk), keys.answer_field(customer.pk, "tap-1"))  # Redis forgot
+    again = buy(activity, customer, quantity=2, key="tap-1")
+    assert again.replayed and again.order.number == first.number
+    once_more = buy(activity, customer, key="tap-1")  # Redis now remembers the refused intent's number
+    assert once_more.replayed and once_more.order.number == first.number
+    assert Order.objects.count() == 1
+    assert_invariants(activity, expect_sold=0)
