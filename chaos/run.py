@@ -95,7 +95,8 @@ def run(names, runs, seed, workdir, redis_port):
             flag = "ok" if not result.violations else f"{len(result.violations)} VIOLATION(S)"
             print(
                 f"  {name:<22} run {index + 1}/{runs}: {flag:<14} faults={result.faults:<3} "
-                f"requests={result.requests:<5} orders={result.orders:<4} settle={result.settle_s:.1f}s "
+                f"requests={result.requests:<5} orders={result.orders:<4} lost_acks={result.lost_acks} "
+                f"settle={result.settle_s:.1f}s "
                 f"({took:.0f}s) {'; '.join(result.notes)[:110]}",
                 flush=True,
             )
@@ -109,24 +110,53 @@ def run(names, runs, seed, workdir, redis_port):
                 "faults": sum(r.faults for r in rows),
                 "requests": sum(r.requests for r in rows),
                 "orders": sum(r.orders for r in rows),
+                "lost_acks": sum(r.lost_acks for r in rows),
                 "violations": sum(len(r.violations) for r in rows),
                 "settle_s": round(max(settle), 2),
                 "settle_s_median": round(statistics.median(settle), 2),
                 "violation_details": [v for r in rows for v in r.violations],
                 "notes": rows[-1].notes,
+                "runs_detail": [
+                    {
+                        "faults": r.faults,
+                        "requests": r.requests,
+                        "orders": r.orders,
+                        "lost_acks": r.lost_acks,
+                        "violations": len(r.violations),
+                        "settle_s": r.settle_s,
+                    }
+                    for r in rows
+                ],
             }
         )
     return table
+
+
+def _cpu_model():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def write_results(table, args):
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cores": os.cpu_count(),
+            "cpu": _cpu_model(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_at_end": [round(x, 1) for x in os.getloadavg()],
+        },
         "settings": {
             "runs": args.runs,
             "seed": args.seed,
+            "command": 'make chaos ARGS="' + " ".join(args.argv) + '"' if args.argv else "make chaos",
             **{k: v for k, v in sorted(CHAOS_SETTINGS.items()) if k.startswith(("SECKILL", "CELERY", "DB_"))},
         },
         "scenarios": table,
@@ -143,6 +173,7 @@ def main(argv=None):
     parser.add_argument("--fast", action="store_true", help="only the scenarios that also run in make test")
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "flashshop-chaos"))
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     redis_port = free_port(6420)
     configure_django(redis_port)  # before the scenarios import the models
     from chaos.scenarios import SCENARIOS
@@ -160,7 +191,11 @@ def main(argv=None):
 
     write_reliability_doc(payload)
     bad = sum(row["violations"] for row in table)
-    print(f"chaos: {bad} violation(s) in {sum(r['runs'] for r in table)} run(s); results in chaos/results/latest.json")
+    lost = sum(row["lost_acks"] for row in table)
+    print(
+        f"chaos: {bad} violation(s), {lost} lost acknowledgement(s) in {sum(r['runs'] for r in table)} run(s); "
+        "results in chaos/results/latest.json"
+    )
     return 1 if bad else 0
 
 

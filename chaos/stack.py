@@ -1,12 +1,16 @@
-"""The real stack a chaos scenario breaks: its own redis-server, gunicorn, Celery.
+"""The real stack a chaos scenario breaks: its own redis-server, gunicorn, order writers, Celery.
 
 Process handling (process groups, clean stop) comes from bench/stack.py. Everything
 here runs on loopback against a database and a Redis of the chaos run's own, so a
-scenario that restarts or pauses Redis never touches anybody else's.
+scenario that restarts or pauses Redis never touches anybody else's: the chaos
+redis-server listens on a port of its own (chaos/run.py, chaos/tests/) and keeps its
+files under the scenario's work directory.
 """
 
 import contextlib
+import itertools
 import os
+import shutil
 import signal
 import socket
 import time
@@ -15,22 +19,28 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from bench.stack import VENV_BIN, Stack, children_of, free_port, start_redis, wait_http_ok, wait_until
+from bench.stack import VENV_BIN, Stack, children_of, free_port, wait_http_ok, wait_until
+from seckill import keys
 
-# Short leases and grace periods, so that "past its lease" and "stranded" happen within
-# seconds; everything else is the production default.
+# Short grace periods and claim timeouts, so that "stranded" and "claimed from a dead
+# writer" happen within seconds; everything else is the production default.
 CHAOS_SETTINGS = {
     "DEBUG": "0",
     "ALLOWED_HOSTS": "127.0.0.1,localhost",
     "SECRET_KEY": "chaos-run-secret-key-not-for-production-0123456789abcdef",
     "SECKILL_RATE_LIMIT_PER_IP": "0",  # every buyer comes from 127.0.0.1
-    "SECKILL_CUSTOMER_LOCK_TTL": "1.5",
-    "SECKILL_CUSTOMER_LOCK_WAIT": "1.0",
     "SECKILL_RESERVATION_GRACE_SECONDS": "3",
-    "CELERY_VISIBILITY_TIMEOUT": "8",  # a message not acked within 8 s is delivered again
+    # A writer's unsettled entries are claimed by another after 1.5 s (production: 10 s).
+    "SECKILL_WRITER_CLAIM_IDLE_MS": "1500",
+    # Flags expire only after 30 s: a unit given back must reach every web process through
+    # the units-back channel (seckill/cache.py), which the mop-up (chaos/scenarios/
+    # harness.py) would otherwise not notice is broken.
+    "SECKILL_SOLD_OUT_RECHECK_SECONDS": "30",
     "DB_LOCK_WAIT_TIMEOUT": "2",
     "LOG_LEVEL": "WARNING",
 }
+
+_names = itertools.count(1)
 
 
 class ChaosStack:
@@ -52,7 +62,9 @@ class ChaosStack:
         self.env.update(extra or {})
         self.web_workers = web_workers
         self.redis = None
+        self.redis_aof = False
         self.web = None
+        self.writers = []
         self.workers = []
         self.beats = []
 
@@ -67,12 +79,28 @@ class ChaosStack:
     def close(self):
         self.stack.close()
 
-    def start_redis(self):
-        self.redis = start_redis(self.stack, self.redis_port)
-        return self.redis
+    def start_redis(self, *, aof=False):
+        """A redis-server of this scenario. aof=True: appendonly yes, appendfsync always, so a
+        write Redis has answered is on disk before the answer (it survives SIGKILL)."""
+        self.redis_aof = aof
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if aof else ["--appendonly", "no"]
+        argv = [
+            shutil.which("redis-server") or "redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
+            "--save", "", *persistence, "--dir", str(self.stack.workdir), "--loglevel", "warning",
+        ]  # fmt: skip
+        service = self.stack.start("redis", argv, env=os.environ.copy())
+
+        def pong():
+            with socket.create_connection(("127.0.0.1", self.redis_port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+
+        wait_until(pong, 10, f"redis-server on port {self.redis_port}", service=service)
+        self.redis = service
+        return service
 
     def client(self, db=0):
-        # No retries: redis-py 8 would retry SHUTDOWN against the server it just stopped.
+        # No retries: redis-py would retry SHUTDOWN against the server it just stopped.
         return redis.Redis(port=self.redis_port, db=db, socket_timeout=2, retry=Retry(NoBackoff(), 0))
 
     def start_web(self, env=None, port=None, name="web", worker_timeout=30):
@@ -91,6 +119,40 @@ class ChaosStack:
         if name == "web":
             self.web = service
         return service
+
+    def start_writer(self, activity_id=None):
+        """One order writer, `manage.py seckill_writer` as the Procfile runs it, same env.
+
+        Its consumer name is unique, so a replacement never inherits a dead writer's
+        pending entries by name: it has to claim them after the claim timeout, as on a
+        real host. With `activity_id` (a sale created before it), waits until the writer
+        is in its read loop.
+        """
+        consumer = f"chaos-writer-{next(_names)}"
+        argv = [str(VENV_BIN / "python"), "manage.py", "seckill_writer", "--consumer", consumer]
+        service = self.stack.start(consumer, argv, env=self.env, stop_signal=signal.SIGTERM)
+        service.consumer = consumer
+        self.writers.append(service)
+        if activity_id is not None:
+            self.wait_writers_reading()
+        return service
+
+    def wait_writers_reading(self, timeout=30):
+        count = len(self.live_writers())
+        wait_until(lambda: self.readers() >= count, timeout, f"{count} writer(s) reading")
+
+    def readers(self):
+        """Clients whose last command read a stream for the writers: one per writer in its loop
+        (a consumer appears in XINFO only once it has read an entry)."""
+        return sum(1 for c in self.client().client_list() if c.get("cmd") in ("xreadgroup", "xautoclaim"))
+
+    def live_writers(self):
+        return [w for w in self.writers if w.alive()]
+
+    def consumers(self, activity_id):
+        """{consumer name: entries it holds unsettled} in the sale's writer group."""
+        found = self.client().xinfo_consumers(keys.intents(activity_id), keys.WRITER_GROUP)
+        return {_text(c["name"]): int(c["pending"]) for c in found}
 
     def start_worker(self, name="worker", concurrency=2):
         argv = [
@@ -122,9 +184,22 @@ class ChaosStack:
         with contextlib.suppress(redis.ConnectionError, redis.ResponseError):  # it hangs up as it goes
             self.client().shutdown(nosave=True)
         old.popen.wait(10)
+        return self._start_again(old)
+
+    def kill_redis(self):
+        """SIGKILL the redis-server (a crash: nothing flushed beyond what AOF already holds),
+        then start it again on the same port and directory: empty without AOF, its
+        appendonly file replayed with it."""
+        old = self.redis
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(old.pid, signal.SIGKILL)
+        old.popen.wait(10)
+        return self._start_again(old)
+
+    def _start_again(self, old):
         self.stack.untrack(old)
         self._wait_port_free(self.redis_port)
-        return self.start_redis()
+        return self.start_redis(aof=self.redis_aof)
 
     def pause(self, service_or_pid, seconds):
         pid = service_or_pid if isinstance(service_or_pid, int) else service_or_pid.pid
@@ -143,3 +218,7 @@ class ChaosStack:
                     return
             time.sleep(0.05)
         raise RuntimeError(f"port {port} still in use")
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value

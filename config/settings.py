@@ -303,6 +303,11 @@ SECKILL_ACK_WAIT_SECONDS = env.float("SECKILL_ACK_WAIT_SECONDS", default=2.0)
 # Tests only: the purchase request runs the order writer's loop itself (like Celery's
 # eager mode), so a test needs no writer process. Never in production.
 SECKILL_WRITER_EAGER = env.bool("SECKILL_WRITER_EAGER", default=False)
+# An intent a writer read and has not settled for this long is claimed by another writer
+# (seckill/intents.py): long enough that a live writer finishes a batch (a batch of 500
+# commits in well under a second), short enough that a dead writer's orders are not
+# held up for long. Writing a claimed intent twice is a no-op (unique reservation id).
+SECKILL_WRITER_CLAIM_IDLE_MS = env.int("SECKILL_WRITER_CLAIM_IDLE_MS", default=10_000)
 # Requests per window on the purchase endpoint of one sale. Per IP is generous because
 # many customers can share one address (offices, mobile carriers); 0 turns a rule off.
 SECKILL_RATE_LIMIT_PER_CUSTOMER = env.int("SECKILL_RATE_LIMIT_PER_CUSTOMER", default=5)

@@ -20,6 +20,7 @@ class SeckillSettings:
     ack: str
     ack_wait_seconds: float
     writer_eager: bool
+    writer_claim_idle_ms: int
     rate_limit_per_customer: int
     rate_limit_per_ip: int
     rate_limit_window_ms: int

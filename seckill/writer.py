@@ -7,8 +7,9 @@ hosts. Why nothing is lost and nothing is written twice:
 - an intent a writer read and did not settle (it crashed, or was paused) is claimed by
   another writer after intents.CLAIM_IDLE_MS; two writers may then hold one intent,
   and the unique reservation id on the order link lets only one of them write it;
-- a database outage raises out of the batch with nothing committed; the intents stay
-  pending and the writer tries again after a pause.
+- a database outage (or a batch that ran out of lock-wait retries, Busy) raises out of
+  the batch with nothing committed; the intents stay pending and the writer tries again
+  after a pause.
 
 A batch is whatever is waiting, up to MAX_BATCH: one intent at a time when purchases
 trickle in (the customer's answer is not held back), hundreds per transaction in a
@@ -23,6 +24,7 @@ from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from redis.exceptions import RedisError
 
+from core.errors import Busy
 from seckill import cache, intents, metrics, stock
 from seckill.models import SeckillActivity
 from seckill.services import order_write
@@ -96,7 +98,9 @@ class Writer:
         while not stop.is_set():
             try:
                 self.tick()
-            except (DatabaseError, RedisError) as exc:
+            except (DatabaseError, RedisError, Busy) as exc:
+                # Busy: the batch's transaction ran out of lock-wait retries (core/db.py),
+                # rolled back whole; the intents stay pending and are tried again.
                 log.warning("order writer %s: %r; trying again in %.0f s", self.consumer, exc, OUTAGE_PAUSE_S)
                 close_old_connections()
                 stop.wait(OUTAGE_PAUSE_S)

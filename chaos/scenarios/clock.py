@@ -21,7 +21,8 @@ def clock_skew(ctx, rng):
         skewed_port = s.web_port + 1
         s.start_web(env=faketime_env("+2h"), port=skewed_port, name="web-skewed", worker_timeout=0)
         result.faults += 1
-        activity = new_sale(units=30, starts_in=4)
+        s.start_writer()  # no wait: the early requests below must come before the start
+        activity = new_sale(units=30, starts_in=5)
         recorder = Recorder()
         early = together(
             [
@@ -35,6 +36,7 @@ def clock_skew(ctx, rng):
         if any(a.code != "not_started" for a in early if not isinstance(a, BaseException)):
             result.violations.append(f"before the start the skewed server should answer not_started: {early[:2]}")
         result.notes.append(f"before the start the skewed server answered {sorted({a.code for a in early})}")
+        s.wait_writers_reading()
         while timezone.now() < activity.starts_at:
             time.sleep(0.1)
         tokens = [t for _, t in ctx.customers[30:150]]

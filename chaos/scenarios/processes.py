@@ -1,40 +1,28 @@
-"""Faults of the web processes: a gunicorn worker frozen past the customer lock's lease,
-killed mid-request, or killed between the steps of an async purchase."""
+"""Faults of the web processes: gunicorn workers SIGKILLed mid-request, in either
+acknowledgement level (seckill/purchase.py)."""
 
 import threading
 import time
 
 from chaos.driver import buyers_loop
 from chaos.scenarios.harness import Recorder, RunResult, finish, kill, new_sale, purchase_path, sale_under_fault
+from seckill.models import SeckillQuota
 
-# --- Lock holder paused past its TTL -------------------------------------------------------
-
-
-def pause_past_ttl(ctx, rng):
-    """A web worker is frozen (SIGSTOP) mid-purchase for the customer lock's lease plus 1 s,
-    while the same customers keep buying from three tabs each: a newer holder takes the
-    lock, and the frozen one's late write is fenced or refused by the DB."""
-
-    def fault(s, result):
-        s.pause(rng.choice(s.web_worker_pids()), float(s.env["SECKILL_CUSTOMER_LOCK_TTL"]) + 1.0)
-        result.faults += 1
-
-    return sale_under_fault(ctx, rng, "pause-past-ttl", units=30, buyers=90, tabs=3, fault=fault, when=(0.05, 0.4))
-
-
-# --- Crash between DB commit and enqueue / between Lua reservation and DB write -----------------
+# --- Web workers killed between purchase.lua and the answer (reserved mode) ---------------------
 
 
 def crash_between_steps(ctx, rng):
-    """Web processes SIGKILLed at random moments while async purchases run: a kill after the
-    ticket commit loses the Celery message (the re-drive sends it again), a kill after the
-    Lua reservation strands a unit (the stranded sweep gives it back)."""
+    """Web processes SIGKILLed at random moments while purchases run with SECKILL_ACK=reserved:
+    a kill after purchase.lua has already put the order intent in the sale's stream, in the
+    same step as the reservation, so the writer writes that order although its customer got
+    no answer; the customer's retry is answered limit_reached and the order is there. No
+    unit is stranded, and the mop-up sells every unit."""
     result = RunResult()
-    with ctx.stack("crash-between-steps", extra={"SECKILL_ORDER_MODE": "async"}) as s:
+    with ctx.stack("crash-between-steps", extra={"SECKILL_ACK": "reserved"}) as s:
         s.start_redis()
         s.start_web()
-        s.start_worker()
         activity = new_sale(units=60)
+        s.start_writer(activity.pk)
         recorder = Recorder()
         stop = threading.Event()
 
@@ -57,17 +45,38 @@ def crash_between_steps(ctx, rng):
         )
         stop.set()
         thread.join()
-        cut = recorder.count(lambda a: a.status == 0 or a.resent)
-        result.notes.append(f"{cut} requests were cut off by a kill (and sent again by the buyer)")
-        return finish(result, activity, s, ctx, recorder, async_mode=True)
+        finish(result, activity, s, ctx, recorder)
+        _check_cut_off_customers(ctx, activity, recorder, result)
+        return result
 
 
-# --- gunicorn worker SIGKILLed mid-request ---------------------------------------------------
+def _check_cut_off_customers(ctx, activity, recorder, result):
+    """A customer whose request was cut off and whose retry said limit_reached holds an order."""
+    with recorder.lock:
+        log = list(recorder.by_token)
+    cut = {t for t, a in log if a.status == 0 or a.resent}
+    acked = {t for t, a in log if a.status in (201, 202)}
+    limited = {t for t, a in log if a.code == "limit_reached"} & cut - acked
+    users = {token: user_id for user_id, token in ctx.customers}
+    holders = set(
+        SeckillQuota.objects.filter(activity_id=activity.pk, units_held__gt=0).values_list("user_id", flat=True)
+    )
+    without = [t for t in limited if users[t] not in holders]
+    result.notes.append(
+        f"{len(cut)} request(s) cut off by a kill; {len(limited)} of those customers found their order on retry"
+    )
+    if without:
+        result.violations.append(f"{len(without)} cut-off customer(s) answered limit_reached hold no order")
+
+
+# --- gunicorn worker SIGKILLed mid-request (committed mode) --------------------------------------
 
 
 def web_worker_killed(ctx, rng):
-    """Web workers killed mid-request (sync mode): a reservation whose order was never
-    written is given back by the stranded sweep, so every unit still sells."""
+    """Web workers killed mid-request (SECKILL_ACK=committed, the default): a request killed
+    while it waits for the writer's COMMIT leaves an intent that still becomes its order; a
+    reservation without an order would be given back by the stranded sweep. Every unit sells,
+    and no 2xx answer lacks its order."""
 
     def fault(s, result):
         for _ in range(3):

@@ -1,80 +1,14 @@
-"""Faults of the background jobs: a Celery worker killed mid-task, a task delivered
-more than once, two beat schedulers firing every job twice (async mode where it applies)."""
+"""Faults of the periodic jobs: two beat schedulers firing every job twice."""
 
 import time
 from datetime import timedelta
 
 from django.utils import timezone
 
-from bench.stack import children_of
-from chaos.checks import live_units
+from chaos.checks import drained, live_units
 from chaos.driver import buyers_loop
-from chaos.scenarios.harness import Recorder, RunResult, finish, kill, new_sale, purchase_path, sale_under_fault
+from chaos.scenarios.harness import Recorder, RunResult, finish, new_sale, purchase_path
 from orders.models import Order
-
-# --- Celery worker SIGKILLed mid-task (async mode) ---------------------------------------------
-
-
-def worker_killed(ctx, rng):
-    """Every 202 still gets its order exactly once: acks_late + reject_on_worker_lost requeue the
-    task of a killed pool process; a worker killed outright leaves its messages to be
-    redelivered after the visibility timeout, or re-driven from the pending tickets."""
-    whole = rng.random() < 0.5
-
-    def fault(s, result):
-        worker = s.workers[0]
-        for pid in ([worker.pid] if whole else []) + children_of(worker.pid):
-            kill(pid)
-        result.faults += 1
-
-    def after(s, result, recorder):
-        if whole:
-            s.start_worker(name="worker-replacement")
-        result.notes.append("killed the whole worker" if whole else "killed the pool processes")
-
-    return sale_under_fault(
-        ctx, rng, "worker-killed", units=60, buyers=150, fault=fault, extra={"SECKILL_ORDER_MODE": "async"},
-        workers=1, async_mode=True, after=after,
-    )  # fmt: skip
-
-
-# --- A task delivered twice --------------------------------------------------------------------
-
-
-def task_delivered_twice(ctx, rng):
-    """Each ticket's task is sent three times, to two workers; one order per ticket."""
-    result = RunResult()
-    with ctx.stack("task-twice", extra={"SECKILL_ORDER_MODE": "async"}) as s:
-        s.start_redis()
-        s.start_web()
-        s.start_worker(name="worker-a")
-        s.start_worker(name="worker-b")
-        activity = new_sale(units=50)
-        recorder = Recorder()
-        buyers_loop(
-            s.web_port,
-            [t for _, t in ctx.customers[:120]],
-            purchase_path(activity),
-            until=recorder.sold_out.is_set,
-            on_answer=recorder,
-        )
-        app = celery_app_for(s)
-        for answer in recorder.answers:
-            if answer.status == 202:
-                ticket = answer.body["ticket"].partition("-")[2]
-                for _ in range(2):
-                    app.send_task("seckill.tasks.fulfil_ticket", args=[ticket])
-                    result.faults += 1
-        return finish(result, activity, s, ctx, recorder, async_mode=True)
-
-
-def celery_app_for(stack_):
-    from celery import Celery
-
-    app = Celery("chaos", broker=stack_.env["CELERY_BROKER_URL"])
-    app.conf.broker_transport_options = {"visibility_timeout": 8}
-    return app
-
 
 # --- Two beat schedulers ----------------------------------------------------------------------
 
@@ -91,9 +25,11 @@ def two_beats(ctx, rng):
         s.start_web()
         s.start_worker(concurrency=4)
         activity = new_sale(units=40)
+        s.start_writer(activity.pk)
         recorder = Recorder()
         buyers_loop(s.web_port, [t for _, t in ctx.customers[:40]], purchase_path(activity), until=lambda: False,
                     on_answer=recorder)  # fmt: skip
+        drained([activity.pk])
         Order.objects.filter(seckill__activity=activity).update(expires_at=timezone.now() - timedelta(seconds=1))
         runs_before = ReconciliationRun.objects.count()
         s.start_beat("beat-a")
