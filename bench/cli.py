@@ -67,7 +67,7 @@ def parse_args(argv):
         "--worker-class", default=os.environ.get("BENCH_WORKER_CLASS", "gthread"), choices=("sync", "gthread")
     )
     p.add_argument(
-        "--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 8)), help="threads per gthread worker"
+        "--threads", type=int, default=int(os.environ.get("BENCH_THREADS", 24)), help="threads per gthread worker"
     )
     p.add_argument(
         "--writers",
