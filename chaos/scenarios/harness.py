@@ -177,11 +177,16 @@ def mop_up(stack_, activity, customers, recorder, result):
     return MOP_UP_ROUNDS
 
 
-def finish(result, activity, stack_, ctx, recorder, *, expect_sell_out=True, mop=True):
-    """Settle, mop up, check. Needs at least one live writer (it drains the stream)."""
+def finish(result, activity, stack_, ctx, recorder, *, expect_sell_out=True, mop=True, before_mop=None):
+    """Settle, mop up, check. Needs at least one live writer (it drains the stream).
+
+    `before_mop()` runs between the settle and the mop-up (units coming back then must
+    reach the web processes by the units-back message alone: no re-sync follows)."""
     if not stack_.live_writers():
         result.violations.append("no order writer alive at the end of the run")
     result.settle_s = round(settle(activity, result), 2)
+    if before_mop:
+        before_mop()
     if mop:
         rounds = mop_up(stack_, activity, ctx.customers, recorder, result)
         if rounds > 1:

@@ -3,9 +3,14 @@ acknowledgement level (seckill/purchase.py)."""
 
 import threading
 import time
+from datetime import timedelta
+
+from django.utils import timezone
 
 from chaos.driver import buyers_loop
 from chaos.scenarios.harness import Recorder, RunResult, finish, kill, new_sale, purchase_path, sale_under_fault
+from orders import services as order_services
+from orders.models import Order
 from seckill.models import SeckillQuota
 
 # --- Web workers killed between purchase.lua and the answer (reserved mode) ---------------------
@@ -45,9 +50,26 @@ def crash_between_steps(ctx, rng):
         )
         stop.set()
         thread.join()
-        finish(result, activity, s, ctx, recorder)
+        finish(result, activity, s, ctx, recorder, before_mop=lambda: _units_back(activity, rng, result))
         _check_cut_off_customers(ctx, activity, recorder, result)
         return result
+
+
+def _units_back(activity, rng, result, count=3):
+    """After the sell-out, a few orders expire: their units go back to Redis (restock.lua,
+    which publishes on the units-back channel). Every web process still holds its sold-out
+    flag (30 s in the chaos stack), so the mop-up sells them only if that message cleared
+    it: the issue's "a unit that comes back sells at once everywhere"."""
+    numbers = list(
+        Order.objects.filter(seckill__activity=activity, status=Order.Status.PENDING_PAYMENT).values_list(
+            "number", flat=True
+        )
+    )
+    past = timezone.now() - timedelta(seconds=1)
+    for number in rng.sample(numbers, min(count, len(numbers))):
+        Order.objects.filter(number=number).update(expires_at=past)
+        order_services.order_expire(order=Order.objects.get(number=number))
+    result.notes.append(f"{min(count, len(numbers))} orders expired after the sell-out; their units sold again")
 
 
 def _check_cut_off_customers(ctx, activity, recorder, result):

@@ -36,12 +36,15 @@ def _held(s, activity_id, consumer):
     return found
 
 
-def _catch_holding(s, activity_id, victim, others, rng, result, tries=8):
+def _catch_holding(s, activity_id, victim, others, rng, result, tries=12):
     """Freeze every writer while intents pile up, let `victim` alone read a batch, and SIGSTOP
-    it at a random instant of that batch (before its COMMIT, or between COMMIT and XACK).
-    Returns the reservation ids it holds, with `victim` left stopped, or [] if it never held
-    any (then everything runs again)."""
-    for _ in range(tries):
+    it at a random instant of that batch: before its COMMIT or between COMMIT and XACK,
+    whichever the seeded generator picks (tried again a few times to get it, else the
+    first catch with entries is taken). Returns the reservation ids it holds, with
+    `victim` left stopped, or [] if it never held any (then everything runs again)."""
+    want_committed = rng.random() < 0.5
+    first = None
+    for attempt in range(tries):
         for w in [victim, *others]:
             os.kill(w.pid, signal.SIGSTOP)
         deadline = time.monotonic() + 1.0
@@ -51,10 +54,14 @@ def _catch_holding(s, activity_id, victim, others, rng, result, tries=8):
         deadline = time.monotonic() + 2.0
         while time.monotonic() < deadline and not s.consumers(activity_id).get(victim.consumer):
             time.sleep(0.001)
-        time.sleep(rng.uniform(0, 0.02))
+        time.sleep(rng.uniform(0, 0.004 if not want_committed else 0.02))
         os.kill(victim.pid, signal.SIGSTOP)
         held = _held(s, activity_id, victim.consumer)
-        if held:
+        if held and ((_committed(held) == len(held)) == want_committed or attempt == tries - 1):
+            return held
+        if held and first is None:
+            first = attempt
+        if held and attempt - first >= 4:
             return held
         for w in [victim, *others]:
             os.kill(w.pid, signal.SIGCONT)
