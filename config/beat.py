@@ -45,6 +45,13 @@ BEAT_SCHEDULE = {
         "task": "seckill.tasks.release_stranded_reservations",
         "schedule": 60.0,
     },
+    # An ended sale's units that were neither sold nor held go back to the product's free
+    # stock, once every accepted purchase is written (seckill/services/lifecycle.py). The
+    # return is a conditional UPDATE on returned_at IS NULL, so two runs return once.
+    "seckill-return-unsold-units": {
+        "task": "seckill.tasks.return_unsold_units",
+        "schedule": 60.0,
+    },
     # Reconciliation (docs/reconciliation.md) finds what the real-time path missed: oversold or
     # over-limit orders, duplicates, stock drift between the DB and Redis, stranded
     # units. Nightly, in the quiet hours, over everything; the run claims the night's

@@ -20,6 +20,8 @@ LIVE_STATE = (
     "stock_available",
     "live_orders",
     "paid_orders",
+    "stock_returned",
+    "returned_at",
     "published_at",
     "version",
 )

@@ -68,6 +68,14 @@ class SeckillActivity(models.Model):
     )
     is_enabled = models.BooleanField("enabled", default=True)
     published_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Once the sale has ended and every accepted purchase is written, the units neither
+    # sold nor held go back to the product's free stock, once (seckill/services/lifecycle.py
+    # activity_return_unsold); orders cancelled or expired later return theirs there too
+    # (seckill/services/deadlines.py). stock_total = stock_available + stock_returned + live units.
+    returned_at = models.DateTimeField("unsold units returned", null=True, blank=True, editable=False)
+    stock_returned = models.PositiveIntegerField(
+        "units returned to the product", default=0, editable=False, help_text="After the sale ended."
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -90,6 +98,11 @@ class SeckillActivity(models.Model):
                 condition=Q(stock_available__gte=0) & Q(stock_available__lte=F("stock_total")),
                 name="seckill_stock_available_in_range",
                 violation_error_message="Units left must be between zero and the units for the sale.",
+            ),
+            models.CheckConstraint(
+                condition=Q(stock_total__gte=F("stock_available") + F("stock_returned")),
+                name="seckill_returned_within_total",
+                violation_error_message="Units returned and units left cannot exceed the units for the sale.",
             ),
             models.CheckConstraint(
                 condition=Q(per_user_limit__gte=1),

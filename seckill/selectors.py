@@ -32,7 +32,7 @@ class SaleView:
 
     @property
     def sold(self):
-        return max(0, self.activity.stock_total - self.remaining)
+        return max(0, self.activity.stock_total - self.activity.stock_returned - self.remaining)
 
     @property
     def sold_fraction(self):

@@ -45,3 +45,13 @@ def release_stranded_reservations():
         except RedisError:
             log.warning("sale %s: Redis unreachable, stranded reservations left for the next run", activity_id)
     return released
+
+
+@shared_task(ignore_result=True)
+def return_unsold_units():
+    """Ended, settled sales give their unsold units back to the product, once each."""
+    try:
+        return {str(k): v for k, v in services.return_unsold_units().items()}
+    except RedisError:
+        log.warning("Redis unreachable: unsold units of ended sales left for the next run")
+        return {}

@@ -1,7 +1,9 @@
 """stock_drift (I5): the units of a sale must add up, in the database and in Redis.
 
-Units left in the DB pool plus units in live orders must equal the units set aside
-for the sale; Redis's counter plus the open reservations must equal the DB pool. A
+Units left in the DB pool plus units in live orders plus units given back to the
+product after the sale ended (`stock_returned`) must equal the units set aside for the
+sale; Redis's counter plus the open reservations must equal the DB pool (a sale that
+returned its units keeps 0 in Redis, seckill/services/lifecycle.py). A
 sale whose keys are not in Redis is never read as "zero left": it is a finding of its
 own while the sale is live or recently ended (warm-up lost, Redis wiped), and a note
 once its keys have expired on purpose (stock.KEEP_AFTER_END after the end).
@@ -23,7 +25,8 @@ DRIFT_CONFIRM_PAUSE_S = 0.1
 
 
 def _conservation(sale, *, live=None, remaining=None, open_entries=None):
-    """remaining (Redis) + live units (DB) + open reservations (Redis, no order) vs stock_total."""
+    """remaining (Redis) + live units (DB) + open reservations (Redis, no order) + units
+    returned to the product vs stock_total."""
     live = sale_live_units(sale.id) if live is None else live
     remaining = stock.remaining(sale.id) if remaining is None else remaining
     if remaining is None:
@@ -36,7 +39,8 @@ def _conservation(sale, *, live=None, remaining=None, open_entries=None):
         "live_units": live,
         "redis_remaining": remaining,
         "open_reservation_units": open_units,
-        "difference": remaining + live + open_units - sale.stock_total,
+        **({"returned_units": sale.stock_returned} if sale.stock_returned else {}),
+        "difference": remaining + live + open_units + sale.stock_returned - sale.stock_total,
     }
 
 
@@ -44,7 +48,16 @@ def conservation(sale_id):
     """I5 for one sale, read fresh: the numbers and their difference (0 when it holds),
     or None when the sale is not in Redis."""
     row = SeckillActivity.objects.get(pk=sale_id)
-    sale = Sale(row.pk, row.product_id, row.stock_total, row.stock_available, row.per_user_limit, True, row.ends_at)
+    sale = Sale(
+        row.pk,
+        row.product_id,
+        row.stock_total,
+        row.stock_available,
+        row.per_user_limit,
+        True,
+        row.ends_at,
+        row.stock_returned,
+    )
     return _conservation(sale)
 
 
@@ -63,8 +76,9 @@ def _confirmed_drift(sale, first):
 def stock_drift(scope):
     """Sales whose books do not balance (I5), in three ways:
 
-    - db_pool: the DB pool (stock_available) is not stock_total minus the live units;
-    - redis: Redis remaining + live units + open reservations != stock_total;
+    - db_pool: the DB pool (stock_available) is not stock_total minus the live and the
+      returned units;
+    - redis: Redis remaining + live units + open reservations + returned != stock_total;
     - redis_missing: a published sale that is live or recently ended has no Redis state;
     and, on a full run, missing_sale: order links, quotas or refusals pointing at a sale
     that does not exist (those foreign keys have no DB constraint on purpose).
@@ -74,18 +88,22 @@ def stock_drift(scope):
     published = [s for s in scope.sales().values() if s.published]
     for sale in published:
         live = per_sale.get(sale.id, 0)
-        expected = sale.stock_total - live
+        expected = sale.stock_total - sale.stock_returned - live
         if sale.stock_available != expected:
             findings.append(
                 Finding(
                     kind=STOCK_DRIFT,
                     key=("db_pool", sale.id, sale.stock_available - expected),
-                    summary=f"DB pool {sale.stock_available}, expected {expected} ({sale.stock_total} - {live} live)",
+                    summary=(
+                        f"DB pool {sale.stock_available}, expected {expected} "
+                        f"({sale.stock_total} - {live} live - {sale.stock_returned} returned)"
+                    ),
                     activity_id=sale.id,
                     detail={
                         "reason": "db_pool",
                         "stock_total": sale.stock_total,
                         "live_units": live,
+                        **({"returned_units": sale.stock_returned} if sale.stock_returned else {}),
                         "stock_available": sale.stock_available,
                         "expected_available": expected,
                         "difference": sale.stock_available - expected,

@@ -32,6 +32,7 @@ class Sale:
     per_user_limit: int
     published: bool
     ends_at: datetime
+    stock_returned: int = 0  # given back to the product after the sale ended
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,19 @@ class Scope:
                 rows = rows.filter(pk__in=self.activity_ids)
             if self.since is not None:
                 rows = rows.filter(ends_at__gte=self.since)
-            fields = ("pk", "product_id", "stock_total", "stock_available", "per_user_limit", "published_at", "ends_at")
+            fields = (
+                "pk",
+                "product_id",
+                "stock_total",
+                "stock_available",
+                "per_user_limit",
+                "published_at",
+                "ends_at",
+                "stock_returned",
+            )
             return {
-                pk: Sale(pk, product_id, total, available, limit, published is not None, ends_at)
-                for pk, product_id, total, available, limit, published, ends_at in rows.values_list(*fields)
+                pk: Sale(pk, product_id, total, available, limit, published is not None, ends_at, returned)
+                for pk, product_id, total, available, limit, published, ends_at, returned in rows.values_list(*fields)
             }
 
         return self._memo("sales", load)

@@ -2,8 +2,9 @@
 
 purchase.lua files each reservation under its payment deadline in the sale's `due`
 sorted set, in the same step that reserves it; a beat job expires the orders whose
-deadline has passed. Units come back to the sale in the transaction that moves the
-order's status, so they return exactly once (orders' version-checked transitions).
+deadline has passed. Units come back in the transaction that moves the order's status,
+so they return exactly once (orders' version-checked transitions): to the sale while it
+still holds its units, to the product once the sale has given its unsold units back.
 """
 
 from functools import partial
@@ -14,7 +15,7 @@ from django.utils import timezone
 
 from core.errors import InvalidState
 from orders.models import Order
-from orders.services import order_expire
+from orders.services import order_expire, return_stock
 from seckill import stock
 from seckill.models import SeckillActivity, SeckillOrder, SeckillQuota
 
@@ -22,18 +23,33 @@ from seckill.models import SeckillActivity, SeckillOrder, SeckillQuota
 def release_order_units(sender, order, reason, **kwargs):
     """Receiver of orders.signals.order_released: a flash-sale order was cancelled or expired.
 
-    Runs inside the transaction that changed the order's status, so the DB pool and the
-    customer's quota grow back exactly when, and only if, the status change commits;
+    Runs inside the transaction that changed the order's status, so the units and the
+    customer's quota come back exactly when, and only if, the status change commits;
     a second expiry of the same order never gets here (its version check failed).
-    Redis follows after the commit, at most once per order (restock.lua).
+
+    Where the units go depends on whether the sale has given its unsold units back yet
+    (seckill/services/lifecycle.py activity_return_unsold): before that, to the sale's
+    DB pool, and Redis follows after the commit, at most once per order (restock.lua);
+    after it, to the product's free stock and `stock_returned`, and Redis is left at 0
+    (the sale is over). The pool UPDATE is conditional on `returned_at IS NULL` and takes
+    the sale row's lock, so against a return running at the same moment it either
+    commits first (the return then counts the units in the pool) or waits and finds the
+    sale returned: the units go to exactly one place.
     """
     if order.source != Order.Source.SECKILL:
         return
     link = SeckillOrder.objects.get(order_id=order.pk)
-    SeckillActivity.objects.filter(pk=link.activity_id).update(stock_available=F("stock_available") + link.quantity)
     SeckillQuota.objects.filter(activity_id=link.activity_id, user_id=link.user_id).update(
         units_held=F("units_held") - link.quantity
     )
+    to_pool = SeckillActivity.objects.filter(pk=link.activity_id, returned_at__isnull=True).update(
+        stock_available=F("stock_available") + link.quantity
+    )
+    if not to_pool:  # the sale is over and returned its unsold units: these follow them
+        SeckillActivity.objects.filter(pk=link.activity_id).update(stock_returned=F("stock_returned") + link.quantity)
+        product_id = SeckillActivity.objects.filter(pk=link.activity_id).values_list("product_id", flat=True).get()
+        return_stock(product_id=product_id, quantity=link.quantity)
+        return
     transaction.on_commit(
         partial(
             stock.restock,

@@ -1,4 +1,5 @@
-"""A sale's life outside the purchase itself: publish, warm up, end now, re-sync Redis.
+"""A sale's life outside the purchase itself: publish, warm up, end now, re-sync Redis,
+and give the unsold units back to the product once the sale is over.
 
 Publishing sets the sale's units aside from the product once (the sale row is locked
 for the check-and-set); warming loads the sale into Redis from the database, which is
@@ -8,17 +9,23 @@ a re-sync rewrites the counters from one read view of the database.
 
 from datetime import timedelta
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from core.db import atomic_with_retry
 from locks import LockAcquireTimeout, held, lock_for
-from orders.services import take_stock
-from seckill import cache, keys, stock
+from orders.services import return_stock, take_stock
+from seckill import cache, intents, keys, stock
 from seckill.conf import conf
 from seckill.errors import Unavailable
 from seckill.models import SeckillActivity, SeckillQuota
+from seckill.services.reservations import open_reservations
+
+# Redis refuses a purchase from the sale's end on its own clock; this margin covers a
+# web or beat host whose clock runs ahead of Redis's, so no purchase can still be on
+# its way when the units go back.
+RETURN_AFTER_END = timedelta(seconds=30)
 
 
 @atomic_with_retry()
@@ -106,6 +113,75 @@ def activity_end_now(*, activity_id):
         stock.warm(activity=activity, remaining=activity.stock_available, holders=_holders(activity_id))
     cache.forget_sale(activity_id)
     return activity
+
+
+def activities_due_for_return(now=None):
+    """Published sales over for RETURN_AFTER_END whose unsold units are still set aside."""
+    now = now or timezone.now()
+    return SeckillActivity.objects.filter(
+        published_at__isnull=False, returned_at__isnull=True, ends_at__lte=now - RETURN_AFTER_END
+    ).order_by("ends_at")
+
+
+def activity_return_unsold(*, activity_id, now=None):
+    """Give the units of an ended sale that were neither sold nor held back to the product.
+
+    Returns the units returned, or None when there is nothing to do yet (not over,
+    purchases still being written, reservations still open) or any more (returned before).
+
+    Why it happens exactly once and never takes a unit someone holds:
+    - it waits until no purchase can still become an order: the sale ended (by Redis's
+      clock, plus RETURN_AFTER_END), no intent waits for the order writer and no
+      reservation is open (a stranded one is given back by its sweep first). After the
+      end that set can only shrink, so what is left in the pool is nobody's;
+    - Redis's counter goes to 0 first (`SET ... XX`, idempotent), then one transaction
+      moves the pool to `stock_returned`, stamps `returned_at` and adds the units to the
+      product. The UPDATE is conditional on `returned_at IS NULL`: a second run, a second
+      beat, or a crash and a retry match nothing and add nothing. A crash between the two
+      steps leaves Redis at 0 and the pool unreturned, which the next run completes;
+    - an order cancelled or expiring meanwhile either commits first (its units are in
+      the pool this returns) or waits for this row lock and then sees `returned_at`
+      (seckill/services/deadlines.py sends its units to the product). The CHECK
+      stock_total >= stock_available + stock_returned keeps the books in the database.
+    """
+    now = now or timezone.now()
+    activity = SeckillActivity.objects.get(pk=activity_id)
+    if activity.published_at is None or activity.returned_at is not None:
+        return None
+    if activity.ends_at > now - RETURN_AFTER_END:
+        return None
+    client = stock.redis()
+    if client.exists(keys.stock(activity_id)):
+        if intents.lag(activity_id, client=client).waiting or open_reservations(activity_id)[0]:
+            return None  # still settling: the next run tries again
+        client.set(keys.stock(activity_id), 0, xx=True)
+    with transaction.atomic():
+        row = SeckillActivity.objects.select_for_update().get(pk=activity_id)
+        if row.returned_at is not None:
+            return None
+        units = row.stock_available
+        changed = SeckillActivity.objects.filter(pk=activity_id, returned_at__isnull=True).update(
+            stock_available=0,
+            stock_returned=F("stock_returned") + units,
+            returned_at=now,
+            version=F("version") + 1,
+        )
+        if not changed:
+            return None
+        if units:
+            return_stock(product_id=row.product_id, quantity=units)
+    cache.forget_sale(activity_id)
+    return units
+
+
+def return_unsold_units(now=None):
+    """Beat job: every sale that is over and settled gives its unsold units back, once."""
+    returned = {}
+    for activity_id in activities_due_for_return(now).values_list("pk", flat=True):
+        units = activity_return_unsold(activity_id=activity_id, now=now)
+        if units is not None:
+            returned[activity_id] = units
+    return returned
 
 
 def activity_resync(*, activity_id):

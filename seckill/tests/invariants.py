@@ -28,6 +28,7 @@ def sale_state(activity):
     open_units = sum(r.quantity for r in stock.reservations(activity.pk) if r.reservation_id not in settled)
     return {
         "total": activity.stock_total,
+        "returned": activity.stock_returned,
         "sold": sum(per_user.values()),
         "db_available": activity.stock_available,
         "redis_remaining": stock.remaining(activity.pk),
@@ -42,7 +43,7 @@ def assert_invariants(activity, *, expect_sold=None):
     s = sale_state(activity)
     # I1: no oversell, and the DB pool agrees with the orders.
     assert s["sold"] <= s["total"], s
-    assert s["db_available"] == s["total"] - s["sold"], s
+    assert s["db_available"] == s["total"] - s["returned"] - s["sold"], s
     # I3: nobody above the limit, and the DB quota rows agree with the orders.
     assert all(units <= s["limit"] for units in s["per_user"].values()), s
     quotas = dict(SeckillQuota.objects.filter(activity=activity, units_held__gt=0).values_list("user_id", "units_held"))
@@ -53,7 +54,7 @@ def assert_invariants(activity, *, expect_sold=None):
         assert items == [link.quantity], (link.order.number, items)
     # I5: conservation between the DB and Redis.
     if s["redis_remaining"] is not None:
-        assert s["redis_remaining"] + s["sold"] + s["open_reservations"] == s["total"], s
+        assert s["redis_remaining"] + s["sold"] + s["open_reservations"] + s["returned"] == s["total"], s
         held = {int(k): int(v) for k, v in stock.redis().hgetall(keys.users(activity.pk)).items()}
         assert all(v <= s["limit"] for v in held.values()), held
     if expect_sold is not None:
