@@ -49,7 +49,7 @@ class ChaosStack:
     def __init__(self, workdir, database_url, redis_port, *, web_workers=3, extra=None):
         self.stack = Stack(workdir)
         self.redis_port = redis_port
-        self.web_port = free_port(8400)
+        self.web_port = free_port(redis_port + 2000)  # 8420 for make chaos, 8430 for make test
         self.env = os.environ.copy()
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
         self.env.update(CHAOS_SETTINGS)
@@ -96,6 +96,7 @@ class ChaosStack:
                 return sock.recv(16).startswith(b"+PONG")
 
         wait_until(pong, 10, f"redis-server on port {self.redis_port}", service=service)
+        ensure_owns_port(service, self.redis_port)
         self.redis = service
         return service
 
@@ -116,6 +117,7 @@ class ChaosStack:
         ]  # fmt: skip
         service = self.stack.start(name, argv, env={**self.env, **(env or {})}, stop_signal=signal.SIGINT)
         wait_http_ok(service, f"http://127.0.0.1:{port}/healthz", timeout=60)
+        ensure_owns_port(service, port)
         if name == "web":
             self.web = service
         return service
@@ -222,3 +224,26 @@ class ChaosStack:
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _listening_inodes(port):
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in open(table).read().splitlines()[1:]:  # noqa: SIM115 - a /proc read
+                fields = line.split()
+                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                    found.add(fields[9])
+    return found
+
+
+def ensure_owns_port(service, port):
+    """The server that answered on `port` is ours, not another run's that took the port first
+    (free_port() only says it was free a moment ago): its listening socket is one of our
+    process's file descriptors. Without this a scenario could drive somebody else's stack."""
+    inodes = _listening_inodes(port)
+    for fd in os.listdir(f"/proc/{service.pid}/fd"):
+        with contextlib.suppress(OSError):
+            if os.readlink(f"/proc/{service.pid}/fd/{fd}").removeprefix("socket:[").rstrip("]") in inodes:
+                return
+    raise RuntimeError(f"{service.name}: port {port} is held by another process (a concurrent run?)")
