@@ -13,14 +13,27 @@ ARGS   ?=
 # set REDIS_URL to use another one.
 run: export REDIS_URL := $(or $(REDIS_URL),redis://127.0.0.1:6380/0)
 run: export SITE_URL := $(or $(SITE_URL),http://127.0.0.1:$(or $(PORT),8000))
+# Production-like by default: DEBUG off (the shop's own 404/500 pages, static files from
+# whitenoise); DEBUG=1 make run for Django's debug pages while developing. Celery logs
+# warnings only (a beat job runs every 5 s); VERBOSE=1 make run for INFO.
+run: export DEBUG := $(or $(DEBUG),0)
+run: export CELERY_LOGLEVEL := $(or $(CELERY_LOGLEVEL),$(if $(VERBOSE),INFO,WARNING))
+# Every process (web workers, Celery, the order writer) writes its metrics here and
+# /metrics adds them up (config/metrics.py); emptied at each start, as prometheus_client
+# needs, and given to the four processes only (the set-up commands before them count nothing).
+METRICS_DIR := $(or $(PROMETHEUS_MULTIPROC_DIR),$(CURDIR)/var/prometheus)
 run: setup migrate
 	$(BIN)/python manage.py collectstatic --noinput -v0
 	$(BIN)/python manage.py seed_demo
+	@rm -rf "$(METRICS_DIR)" && mkdir -p "$(METRICS_DIR)"
+	@if [ -n "$$CELERY_UID" ]; then chown "$$CELERY_UID" "$(METRICS_DIR)"; \
+	elif [ "$$(id -u)" = 0 ]; then echo "  Running as root, so Celery warns about it: run make run as an ordinary user, or CELERY_UID=<user> make run (that user must be able to read this checkout and its Python)."; fi
 	@echo ""
 	@echo "  Flash Shop is starting on http://127.0.0.1:$${PORT:-8000}/  (admin: /admin/, API docs: /api/docs/)"
 	@echo "  Log in with the demo accounts printed above. Ctrl-C stops web, worker, beat and the order writer."
+	@echo "  DEBUG=$$DEBUG (DEBUG=1 make run for Django's debug pages); VERBOSE=1 make run for Celery's INFO log."
 	@echo ""
-	DEBUG=$${DEBUG:-1} $(BIN)/honcho start --port $${PORT:-8000}
+	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" $(BIN)/honcho start --port $${PORT:-8000}
 
 test: setup
 	$(BIN)/ruff check .
