@@ -171,10 +171,13 @@ def main(argv=None):
     parser.add_argument("--seed", default="flash")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--fast", action="store_true", help="only the scenarios that also run in make test")
+    parser.add_argument(
+        "--redis-port", type=int, default=6420, help="preferred port of the chaos redis-server (web: this + 2000)"
+    )
     parser.add_argument("--workdir", default=str(Path(tempfile.gettempdir()) / "flashshop-chaos"))
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
-    redis_port = free_port(6420)
+    redis_port = free_port(args.redis_port)
     configure_django(redis_port)  # before the scenarios import the models
     from chaos.scenarios import SCENARIOS
 
