@@ -1,12 +1,14 @@
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Q
+from django.urls import path, reverse
 from django.utils.html import format_html
 
 from core.admin_versioning import VersionedModelAdmin
 from core.errors import ShopError
 from orders.models import Order
-from seckill import intents, services, stock
+from seckill import intents, monitor, services, stock
 from seckill.models import SeckillActivity, SeckillOrder, SeckillRefusal
 
 # Fields frozen once the units are set aside, and once customers can buy.
@@ -41,6 +43,7 @@ class SeckillActivityAdmin(VersionedModelAdmin):
         "paid_orders",
         "starts_at",
         "ends_at",
+        "monitor_link",
     )
     list_filter = ("is_enabled", "starts_at", "product")
     search_fields = ("title", "product__name", "product__slug")
@@ -57,6 +60,32 @@ class SeckillActivityAdmin(VersionedModelAdmin):
         ("Window", {"fields": ("starts_at", "ends_at")}),
         ("Live state", {"fields": (*LIVE_STATE, "loaded_version")}),
     )
+
+    def get_urls(self):
+        """The live monitor of a sale: its page and the JSON it polls (staff with view permission)."""
+        wrap = self.admin_site.admin_view
+        return [
+            path("<int:activity_id>/monitor/", wrap(self.monitor_view), name="seckill_seckillactivity_monitor"),
+            path(
+                "<int:activity_id>/monitor.json", wrap(self.monitor_data), name="seckill_seckillactivity_monitor_data"
+            ),
+            *super().get_urls(),
+        ]
+
+    def monitor_view(self, request, activity_id):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return monitor.monitor_page(self.admin_site, request, activity_id)
+
+    def monitor_data(self, request, activity_id):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return monitor.monitor_data(request, activity_id)
+
+    @admin.display(description="monitor")
+    def monitor_link(self, obj):
+        url = reverse("admin:seckill_seckillactivity_monitor", args=[obj.pk])
+        return format_html('<a href="{}">watch live</a>', url)
 
     def get_fieldsets(self, request, obj=None):
         """The "Live state" block only once there is a sale to show the state of."""
