@@ -17,7 +17,7 @@ import time
 import redis
 
 from chaos.scenarios.harness import kill_writer, sale_under_fault
-from seckill import keys, stock
+from seckill import keys
 from seckill.models import SeckillOrder
 
 CLAIM_IDLE_S = 1.5
@@ -39,15 +39,17 @@ def _held(s, activity_id, consumer):
 def _catch_holding(s, activity_id, victim, others, rng, result, tries=12):
     """Freeze every writer while intents pile up, let `victim` alone read a batch, and SIGSTOP
     it during that batch: at once (before its COMMIT) or after a random few ms (often
-    between COMMIT and XACK), as the seeded generator picks. The other writers stay frozen
-    until the catch, so the pile is not drained behind the probe's back. Returns the
+    between COMMIT and XACK), as the seeded generator picks. The other writers are frozen
+    first, each at a moment it holds nothing, and stay frozen until the catch, so the pile
+    is neither drained nor held behind the probe's back. Returns the
     reservation ids `victim` holds, with every writer left stopped (the caller resumes
     them), or [] if it never held any (then everything runs again)."""
-    for w in [victim, *others]:
-        os.kill(w.pid, signal.SIGSTOP)
+    for w in others:
+        _freeze_idle(s, activity_id, w)
+    os.kill(victim.pid, signal.SIGSTOP)
     for _ in range(tries):
         deadline = time.monotonic() + 3.0
-        while time.monotonic() < deadline and (stock.redis().xlen(keys.intents(activity_id)) or 0) < 20:
+        while time.monotonic() < deadline and _undelivered(s, activity_id) < 20:
             time.sleep(0.01)
         delay = 0.0 if rng.random() < 0.5 else rng.uniform(0, 0.015)
         os.kill(victim.pid, signal.SIGCONT)
@@ -63,6 +65,24 @@ def _catch_holding(s, activity_id, victim, others, rng, result, tries=12):
         os.kill(w.pid, signal.SIGCONT)
     result.violations.append(f"the writer never held unsettled entries in {tries} tries: the fault did not bite")
     return []
+
+
+def _freeze_idle(s, activity_id, writer, tries=200):
+    """SIGSTOP `writer` at a moment it holds no entries, so the pile is left to the victim."""
+    for _ in range(tries):
+        os.kill(writer.pid, signal.SIGSTOP)
+        if not s.consumers(activity_id).get(writer.consumer):
+            return
+        os.kill(writer.pid, signal.SIGCONT)
+        time.sleep(0.005)
+
+
+def _undelivered(s, activity_id):
+    """Entries of the sale's stream no writer has read yet (the group's lag)."""
+    for group in s.client().xinfo_groups(keys.intents(activity_id)):
+        if group["name"] in (keys.WRITER_GROUP, keys.WRITER_GROUP.encode()):
+            return int(group.get("lag") or 0)
+    return 0
 
 
 def _committed(reservation_ids):
