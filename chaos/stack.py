@@ -77,6 +77,10 @@ class ChaosStack:
         self.close()
 
     def close(self):
+        # A process a fault left frozen would not act on the stop signal until continued.
+        for service in self.stack.services:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(service.pid, signal.SIGCONT)
         self.stack.close()
 
     def start_redis(self, *, aof=False):
@@ -140,8 +144,14 @@ class ChaosStack:
         return service
 
     def wait_writers_reading(self, timeout=30):
+        """Until each of our writers is in its read loop; then no other reader may be there: a
+        writer left over from an interrupted run (it reconnects to the same port) would take
+        intents behind the scenario's back."""
         count = len(self.live_writers())
         wait_until(lambda: self.readers() >= count, timeout, f"{count} writer(s) reading")
+        time.sleep(0.2)
+        if self.readers() > count:
+            raise RuntimeError(f"{self.readers()} stream readers on the chaos Redis, {count} started by this run")
 
     def readers(self):
         """Clients whose last command read a stream for the writers: one per writer in its loop
