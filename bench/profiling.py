@@ -181,7 +181,50 @@ def measure(app, path_for, tokens, n):
     return (time.perf_counter() - started) / n, statuses
 
 
-def profile(n=300, out_dir=RESULTS):
+# Where the order writer's time goes (cProfile, cumulative seconds of these functions).
+WRITER_STAGES = (
+    ("read the intents (intents.read_new: XREADGROUP, parsing)", "seckill/intents.py", "read_new"),
+    ("earlier deliveries (order_write._skip_settled)", "seckill/services/order_write.py", "_skip_settled"),
+    ("the batch transaction (order_write._batch_tx)", "seckill/services/order_write.py", "_batch_tx"),
+    ("  in it: SQL text, parameter escaping (MySQLdb _mogrify)", "MySQLdb/cursors.py", "_mogrify"),
+    ("  in it: Order/OrderItem instances for the answers (rows._as_loaded)", "orders/rows.py", "_as_loaded"),
+    ("MariaDB round trips, every statement (MySQLdb query)", "MySQLdb/connections.py", "query"),
+    ("settle: answers, XACK, XDEL, HDEL (intents.settle, one pipeline)", "seckill/intents.py", "settle"),
+)
+
+
+def profile_writer(intents=10_000):
+    """One writer (writer.drain, in this process) on a stream preloaded by purchase.lua, under cProfile."""
+    import cProfile
+    import pstats
+
+    from bench import data, writer_phase
+    from seckill import writer
+
+    sale = data.create_sale("profile-writer", intents)
+    writer_phase.preload(sale, data.writer_customers(intents))
+    prof = cProfile.Profile()
+    wall, cpu = time.perf_counter(), time.process_time()
+    prof.enable()
+    written = writer.drain(sale)
+    prof.disable()
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    stats = pstats.Stats(prof).stats
+    stages = {}
+    for label, fragment, function in WRITER_STAGES:
+        total = sum(
+            v[3] for (path, _line, name), v in stats.items() if name == function and fragment in path.replace("\\", "/")
+        )
+        stages[label] = round(1e6 * total / written, 1)
+    return {
+        "intents": written,
+        "orders_per_s_under_cprofile": round(written / wall, 1),
+        "cpu_share_of_wall": round(cpu / wall, 2),
+        "us_per_order_by_stage": stages,
+    }
+
+
+def profile(n=300, out_dir=RESULTS, stop_writer=None):
     from django.db import connection, reset_queries
     from django.test.utils import CaptureQueriesContext, override_settings
     from pyinstrument import Profiler
@@ -306,6 +349,11 @@ def profile(n=300, out_dir=RESULTS):
     soldout_text = profiler.output_text(unicode=True, color=False, show_all=False, timeline=False)
     client.set(keys_module.stock(sale), remaining)
 
+    # 4. the order writer alone, in this process (the writer process would drain the stream first)
+    if stop_writer is not None:
+        stop_writer()
+    result["writer"] = profile_writer()
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "profile.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -335,8 +383,7 @@ def main(argv=None):
     try:
         stk.start_redis(stack, redis_port)
         writer = stk.start_writer(stack, "profile-writer", env)  # the committed purchases wait for its commit
-        result = profile(args.n, args.out)
-        result["writer_alive_at_end"] = writer.alive()
+        result = profile(args.n, args.out, stop_writer=lambda: stack.stop(writer))
     finally:
         logging.disable(logging.WARNING)  # the units-back listener thread would log Redis going away
         stack.close()

@@ -235,7 +235,13 @@ COLUMNS = (
 
 
 def _ratio_cell(value):
-    return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int | float) and abs(value) >= 100:
+        return f"{value:,.0f}"  # orders/s
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 def _cell(value):
@@ -281,7 +287,7 @@ def markdown(results):
     lines.append("|---|---|---|---|")
     for name, t in results["targets"].items():
         met = {True: "yes", False: "**no**", None: "-"}[t["met"]]
-        lines.append(f"| {name} | {_ratio_cell(t['value'])} | {t['target']} | {met} |")
+        lines.append(f"| {name} | {_ratio_cell(t['value'])} | {_ratio_cell(t['target'])} | {met} |")
     m, s = results["machine"], results["settings"]
     g = s["gunicorn"]
     w = results.get("writer")
