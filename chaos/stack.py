@@ -177,6 +177,10 @@ class ChaosStack:
         return service
 
     def start_beat(self, name="beat"):
+        """A beat scheduler with a schedule file of its own run: a file left by an earlier run
+        (last-run times, entries of an older config/beat.py) must not decide what fires now."""
+        for old in self.stack.workdir.glob(f"{name}-schedule*"):
+            old.unlink()
         argv = [
             str(VENV_BIN / "celery"), "-A", "config", "beat", "--loglevel", "WARNING",
             "--schedule", str(self.stack.workdir / f"{name}-schedule"),
