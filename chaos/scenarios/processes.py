@@ -21,7 +21,8 @@ def crash_between_steps(ctx, rng):
     a kill after purchase.lua has already put the order intent in the sale's stream, in the
     same step as the reservation, so the writer writes that order although its customer got
     no answer; the customer's retry is answered limit_reached and the order is there. No
-    unit is stranded, and the mop-up sells every unit."""
+    unit is stranded. After the sell-out three orders expire: the mop-up sells their units
+    although every web process still holds its sold-out flag (the units-back message)."""
     result = RunResult()
     with ctx.stack("crash-between-steps", extra={"SECKILL_ACK": "reserved"}) as s:
         s.start_redis()
