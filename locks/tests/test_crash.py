@@ -1,4 +1,4 @@
-"""A holder killed without releasing (test 4 of issue 3)."""
+"""A holder killed without releasing: its lock frees at the end of its lease, not before (docs/locks.md)."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""Watchdog renewal and lost-lock reporting (tests 2 and 3 of issue 3)."""
+"""Watchdog renewal and lost-lock reporting (docs/locks.md, "What each one guarantees")."""
 
 import logging
 import threading
