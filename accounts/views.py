@@ -17,7 +17,7 @@ from django.urls import reverse_lazy
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 
-from accounts import login_throttle
+from accounts import lockout as login_lockout
 from core.http import client_ip
 
 # Password-reset e-mails one address, or one client address, may ask for per hour.
@@ -55,27 +55,29 @@ def signup(request):
     return render(request, "registration/signup.html", {"form": form})
 
 
-class LoginForm(AuthenticationForm):
-    """The login form, with the failed-login lockout told plainly instead of "wrong password".
+class LockoutMessageMixin:
+    """A login form that says plainly when the failed-login lockout refused it.
 
-    The lock itself is enforced by the authentication backend (accounts/login_throttle.py);
-    this form only checks it first, to say why, and to skip the password check.
+    The lock itself is enforced by django-axes' backend inside `authenticate()`
+    (accounts/lockout.py), which refuses a locked username or address before the
+    password is checked; after a refusal this form asks whether a lock is why, and
+    says so (and for how long) instead of "wrong password".
     """
 
     lockout = None
 
     def clean(self):
-        ip = client_ip(self.request)
-        username = self.data.get("username")
-        self.lockout = login_throttle.lockout_for(username=username, ip=ip)
-        if self.lockout is None:
-            try:
-                return super().clean()
-            except ValidationError:
-                self.lockout = login_throttle.lockout_for(username=username, ip=ip)  # this failure may have locked it
-                if self.lockout is None:
-                    raise
+        try:
+            return super().clean()
+        except ValidationError:
+            self.lockout = login_lockout.lockout_for(self.request, self.data.get("username"))
+            if self.lockout is None:
+                raise
         raise ValidationError(self.lockout.message, code="locked")
+
+
+class LoginForm(LockoutMessageMixin, AuthenticationForm):
+    """The shop's login form."""
 
 
 class LoginView(auth_views.LoginView):

@@ -9,6 +9,9 @@ from pathlib import Path
 
 import environ
 
+from config.logs import log_format, logging_config
+from config.settings_libs import *  # noqa: F403 - django-axes (config/settings_libs.py)
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -32,6 +35,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from here: the docs work offline, under the CSP
     "csp",
+    "axes",  # failed-login lockout (accounts/lockout.py)
     "core",
     "locks",
     "accounts",
@@ -42,6 +46,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.request_id.RequestIdMiddleware",  # X-Request-ID in and out, bound to every log line (core/request_id.py)
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -53,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "core.pages.FriendlyErrorsMiddleware",  # a page's bare 405 becomes an explanation (core/pages.py)
     "core.outage.OutageMiddleware",  # MariaDB/Redis down under a page: 503 "try again", not 500 (core/outage.py)
+    "axes.middleware.AxesMiddleware",  # a locked-out login's answer (accounts/lockout.py)
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -125,6 +131,21 @@ CACHES = {
         },
     }
 }
+# Redis Cluster (docs/scale-out.md): REDIS_CLUSTER_NODES=host:port,host:port,... (a few
+# start-up nodes; the client learns the rest) puts every Redis use on the cluster: cache,
+# sessions, sale state and streams, locks, rate limits, the units-back channel.
+# REDIS_CLUSTER_RETRIES: attempts after a failed command beyond the first (0: a node that
+# does not answer within REDIS_SOCKET_TIMEOUT is a 503 at once; redirections after a
+# failover are followed all the same). Clusters have db 0 only.
+REDIS_CLUSTER_NODES = env.list("REDIS_CLUSTER_NODES", default=[])
+REDIS_CLUSTER_RETRIES = env.int("REDIS_CLUSTER_RETRIES", default=0)
+if REDIS_CLUSTER_NODES:
+    # A list of one string: django-redis would split a comma-separated LOCATION into a
+    # master and replicas; the connection factory reads the whole node list instead.
+    CACHES["default"]["LOCATION"] = [",".join(REDIS_CLUSTER_NODES)]
+    CACHES["default"]["OPTIONS"].update(
+        CONNECTION_FACTORY="core.redis_cluster.ClusterConnectionFactory", CLUSTER_RETRIES=REDIS_CLUSTER_RETRIES
+    )
 # Sessions live in Redis and are written through to the DB, so a Redis restart in the
 # middle of a sale does not log every customer out or empty their carts.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
@@ -132,12 +153,12 @@ SESSION_COOKIE_AGE = 60 * 60 * 24 * 14
 
 # --- Auth -----------------------------------------------------------------------
 LOGIN_URL = "login"
-# Every password check goes through the failed-login lockout (accounts/login_throttle.py),
-# on every login form (shop, admin, token API). ModelBackend stays listed so sessions
-# logged in through it remain valid; the throttled backend never lets it check a password.
+# Every password check passes django-axes' lockout first (accounts/lockout.py), on every
+# login form (shop, admin, token API); the last entry only keeps older sessions valid.
 AUTHENTICATION_BACKENDS = [
-    "accounts.login_throttle.ThrottledModelBackend",
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    "accounts.login_throttle.ThrottledModelBackend",
 ]
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
@@ -211,14 +232,30 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Celery -----------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="redis://127.0.0.1:6379/1")
+# RabbitMQ by default, with quorum queues (replicated, durable; docs/scale-out.md): kombu
+# has no Redis Cluster transport, and the broker should not share the sale Redis's fate.
+# CELERY_BROKER_URL=redis://127.0.0.1:6379/1 still works (a standalone Redis, not a cluster).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="amqp://guest:guest@127.0.0.1:5672//")
+CELERY_BROKER_IS_AMQP = CELERY_BROKER_URL.split("://", 1)[0] in ("amqp", "amqps", "pyamqp")
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
+if CELERY_BROKER_IS_AMQP:
+    # Quorum queues: a message survives a broker node's loss and is never held in memory
+    # only. They need durable queues and support neither global QoS (the worker detects
+    # them and prefetches per consumer) nor priorities. Countdown retries use Celery's
+    # native delayed delivery, which routes through a topic exchange. Publisher confirms:
+    # .delay() returns once the broker has the message.
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = "quorum"
+    CELERY_TASK_DEFAULT_EXCHANGE_TYPE = "topic"
+    CELERY_WORKER_DETECT_QUORUM_QUEUES = True
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+else:
+    # Redis broker: an unacknowledged task comes back after the visibility timeout.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)}
 CELERY_TIMEZONE = TIME_ZONE
 
 # --- Shop rules -------------------------------------------------------------------
@@ -266,29 +303,16 @@ CONTENT_SECURITY_POLICY = {
     },
 }
 
-# Failed-login lockout (accounts/login_throttle.py), counted in Redis. After
-# LOGIN_FAILURES_PER_USERNAME failures for one username, or LOGIN_FAILURES_PER_IP from
-# one address, within LOGIN_FAILURE_WINDOW_SECONDS, that username or address is locked
-# for LOGIN_LOCKOUT_SECONDS. Per address is generous: offices and carriers share one.
-LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=5)
-LOGIN_FAILURES_PER_IP = env.int("LOGIN_FAILURES_PER_IP", default=30)
-LOGIN_FAILURE_WINDOW_SECONDS = env.int("LOGIN_FAILURE_WINDOW_SECONDS", default=15 * 60)
-LOGIN_LOCKOUT_SECONDS = env.int("LOGIN_LOCKOUT_SECONDS", default=15 * 60)
-
+# The failed-login lockout's LOGIN_* settings are in config/settings_libs.py.
 # Bearer token that lets a Prometheus scraper read /metrics (staff can read it logged in).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- Logging ----------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # django.request logs every 4xx as a WARNING; in a sale most answers are an expected
-    # 409 sold_out, and a log line each costs CPU on the hot path. Errors (5xx) still log.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "django.request": {"level": "ERROR"}},
-}
+# Structured logs (config/logs.py): JSON lines by default, LOG_FORMAT=console for readable
+# ones (the default with DEBUG on, and under `make run`). Each request has a request id
+# (core/request_id.py), which every line logged while it runs carries.
+LOG_FORMAT = log_format(requested=env.str("LOG_FORMAT", default=""), debug=DEBUG)
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env.str("LOG_LEVEL", default="INFO"))
 
 # --- Flash sales ------------------------------------------------------------------
 # When a purchase is acknowledged (docs/architecture.md, "Durability"). committed: the

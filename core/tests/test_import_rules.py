@@ -58,7 +58,7 @@ def test_the_unchanged_graph_breaks_nothing(options, graph):
         ("core.errors", "seckill.models", "Apps depend one way"),  # the shared core reaching up
         ("orders.services", "seckill.stock", "Apps depend one way"),  # orders knowing the flash sale
         ("locks.redis_lock", "shop.models", "Apps depend one way"),  # the lock library importing the shop
-        ("orders.services", "accounts.login_throttle", "Only shop may use accounts"),
+        ("orders.services", "accounts.lockout", "Only shop may use accounts"),
         ("orders.services", "locks.redis_lock", "The catalogue and orders take no lock"),
         ("seckill.cache", "seckill.purchase", "No import cycle"),  # purchase imports cache already
         ("seckill.services.lifecycle", "seckill.tasks", "No import cycle"),  # tasks import the services

@@ -3,6 +3,7 @@ from io import StringIO
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
+from django.test import RequestFactory
 
 from seckill import stock
 from seckill.models import SeckillActivity
@@ -27,7 +28,8 @@ def test_seed_demo_is_idempotent_and_sets_up_a_sale_starting_in_a_minute():
     second = run("seed_demo")
     assert "already set up" in second and "Products: 0 created" in second
     assert SeckillActivity.objects.count() == 1 and Product.objects.count() == 6
-    assert authenticate(username="customer", password="customer-demo-pass") is not None
+    login = RequestFactory().post("/accounts/login/")  # django-axes' backend needs the request
+    assert authenticate(login, username="customer", password="customer-demo-pass") is not None
 
 
 def test_seckill_warmup_publishes_loads_and_is_safe_to_repeat():
