@@ -154,7 +154,7 @@ def main(argv=None):
             bench.settle(server["service"])
         print(f"  ready after {time.monotonic() - t0:.1f} s; {mode['rounds']} round(s)", flush=True)
 
-        for r in range(mode["rounds"]):
+        for r in range(mode["rounds"] if units else 0):  # --only writer: no load rounds
             order = units[r % len(units) :] + units[: r % len(units)]
             print(f"round {r + 1}: {', '.join(order)}", flush=True)
             for unit in order:

@@ -3,7 +3,7 @@
 purchase.lua appends one entry per accepted purchase, in the same atomic step that
 reserves its units. The writer (seckill/writer.py) reads entries through the consumer
 group `writers`, commits their orders, and only then settles them here: it tells the
-waiting request (a list per reservation), acknowledges the entry (XACK) and deletes it
+request still waiting, if any (a list per reservation), acknowledges the entry (XACK) and deletes it
 (XDEL), so the stream holds exactly the intents not yet written. An entry a writer
 read but never settled stays in the group's pending list, and another writer claims
 it after CLAIM_IDLE_MS (XAUTOCLAIM); writing it again is harmless, because the
@@ -45,24 +45,49 @@ class Intent:
     idempotency_key: str | None
     deadline_ms: int
     reserved_ms: int
+    waits: bool = True  # a request waits for the writer's answer (SECKILL_ACK=committed)
+    delivered_before: bool = False  # claimed from another writer: it may be written already
 
 
 def _text(value):
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _intent(entry_id, fields):
-    f = {_text(k): _text(v) for k, v in fields.items()}
+def _bytes(value):
+    return value.encode() if isinstance(value, str) else value
+
+
+_PRICES = {}  # the few unit prices a writer sees, parsed once
+
+
+def _price(raw):
+    price = _PRICES.get(raw)
+    if price is None:
+        if len(_PRICES) > 1000:
+            _PRICES.clear()
+        price = _PRICES[raw] = Decimal(_text(raw))
+    return price
+
+
+def _intent(entry_id, fields, *, delivered_before=False):
+    # Field names and values come as bytes (the client does not decode replies): read by
+    # their byte names, since this runs once per order in the writer's loop.
+    if b"r" not in fields:  # a client that decodes replies
+        fields = {_bytes(k): _bytes(v) for k, v in fields.items()}
+    g = fields.get
+    key = g(b"k")
     return Intent(
         entry_id=_text(entry_id),
-        reservation_id=f["r"],
-        number=f["n"],
-        user_id=int(f["u"]),
-        quantity=int(f["q"]),
-        unit_price=Decimal(f["p"]),
-        idempotency_key=f["k"] or None,
-        deadline_ms=int(f["d"]),
-        reserved_ms=int(f["t"]),
+        reservation_id=g(b"r").decode(),
+        number=g(b"n").decode(),
+        user_id=int(g(b"u")),
+        quantity=int(g(b"q")),
+        unit_price=_price(g(b"p")),
+        idempotency_key=key.decode() if key else None,
+        deadline_ms=int(g(b"d")),
+        reserved_ms=int(g(b"t")),
+        waits=g(b"w", b"1") == b"1",  # entries written before the flag existed: assume a waiter
+        delivered_before=delivered_before,
     )
 
 
@@ -107,33 +132,44 @@ def claim_stale(activity_id, *, consumer, count, min_idle_ms=CLAIM_IDLE_MS, clie
         if "NOGROUP" not in str(exc):
             raise
         return []
-    return [_intent(entry_id, fields) for entry_id, fields in entries if fields]
+    return [_intent(entry_id, fields, delivered_before=True) for entry_id, fields in entries if fields]
 
 
 def settle(activity_id, outcomes, client=None):
-    """After COMMIT: tell each waiting request its outcome, then drop the entries.
+    """After COMMIT: tell each waiting request its outcome, then drop the entries (settle.lua).
 
-    `outcomes` is [(intent, payload dict)], payload with at least {"outcome": ...}. The
-    answers are pushed before the entries are acknowledged: a writer that dies in
-    between leaves the entries pending, and the next writer answers them again (a
-    second answer in the list is never read twice: the request pops one and the list
-    expires). One pipelined round trip for the whole batch.
+    `outcomes` is [(intent, payload)]: payload a dict with at least {"outcome": ...}, or
+    None when no request waits for this intent (SECKILL_ACK=reserved). One round trip
+    for the whole batch; see seckill/lua/settle.lua for why a crash around it is harmless.
     """
     if not outcomes:
         return
-    pipe = (client or stock.redis()).pipeline(transaction=False)
+    answer_keys, answers = [], []
     for intent, payload in outcomes:
-        key = keys.written(activity_id, intent.reservation_id)
-        pipe.rpush(key, json.dumps(payload))
-        pipe.expire(key, OUTCOME_TTL_S)
-    ids = [intent.entry_id for intent, _ in outcomes]
-    stream = keys.intents(activity_id)
-    pipe.xack(stream, GROUP, *ids)
-    pipe.xdel(stream, *ids)
-    pipe.hdel(keys.numbers(activity_id), *[intent.number for intent, _ in outcomes])
+        if payload is not None:
+            answer_keys.append(keys.written(activity_id, intent.reservation_id))
+            answers += [intent.reserved_ms, json.dumps(payload)]
+    stock.SETTLE(
+        client or stock.redis(),
+        keys=[keys.intents(activity_id), keys.numbers(activity_id), *answer_keys],
+        args=[
+            GROUP,
+            OUTCOME_TTL_S,
+            _wait_window_ms(),
+            len(outcomes),
+            *[intent.entry_id for intent, _ in outcomes],
+            *[intent.number for intent, _ in outcomes],
+            *answers,
+        ],
+    )
     # The reservation entries stay: a re-sync running meanwhile counts an entry whose order
     # its DB snapshot missed as still open (resync.lua); the sweep forgets settled ones.
-    pipe.execute()
+
+
+def _wait_window_ms():
+    """How long after its reservation a request may still be waiting for its answer:
+    SECKILL_ACK_WAIT_SECONDS and a second of slack for the request's own steps."""
+    return int(conf().ack_wait_seconds * 1000) + 1000
 
 
 def wait_for(activity_id, reservation_id, *, timeout_s, client):

@@ -25,6 +25,7 @@ RELEASE = LuaScript(_LUA / "release.lua")
 RESTOCK = LuaScript(_LUA / "restock.lua")
 WARM = LuaScript(_LUA / "warm.lua")
 RESYNC = LuaScript(_LUA / "resync.lua")
+SETTLE = LuaScript(_LUA / "settle.lua")
 
 # Redis keeps a sale's keys this long after it ends, for reconciliation and late expiries.
 KEEP_AFTER_END = timedelta(days=7)
@@ -114,6 +115,7 @@ def reserve(*, sale, user_id, quantity, reservation_id, number, client_ip=None, 
             keys.answer_field(user_id, idempotency_key),
             str(sale.price),
             keys.order_idempotency_key(activity_id, idempotency_key) or "",
+            "1" if conf().ack == "committed" else "0",
         ],
     )
     outcome, value = _text(outcome), _text(value)

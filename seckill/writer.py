@@ -42,13 +42,15 @@ def _iso(value):
     return value.isoformat() if value is not None else None
 
 
-def _payload_written(order, item_id):
+def _payload_written(intent, written):
+    if not intent.waits:
+        return None  # SECKILL_ACK=reserved: nobody reads an answer
     return {
         "outcome": intents.WRITTEN,
-        "order_id": order.pk,
-        "item_id": item_id,
-        "created_at": _iso(order.created_at),
-        "expires_at": _iso(order.expires_at),
+        "order_id": written.order_id,
+        "item_id": written.item_id,
+        "created_at": _iso(written.created_at),
+        "expires_at": _iso(written.expires_at),
     }
 
 
@@ -59,10 +61,11 @@ def write_batch(activity_id, batch):
     sale = cache.sale_info(activity_id)
     started = time.monotonic()
     outcome = order_write.intents_write(sale=sale, intents=batch)
-    settled = [(intent, _payload_written(order, item_id)) for intent, order, item_id in outcome.written]
+    settled = [(intent, _payload_written(intent, written)) for intent, written in outcome.written]
     for intent, code, detail, back_on_sale in outcome.refused:
         stock.give_back(activity_id=activity_id, reservation_id=intent.reservation_id, back_on_sale=back_on_sale)
-        settled.append((intent, {"outcome": intents.REFUSED, "code": code, "detail": detail}))
+        answer = {"outcome": intents.REFUSED, "code": code, "detail": detail} if intent.waits else None
+        settled.append((intent, answer))
     intents.settle(activity_id, settled)
     metrics.writer_batch(len(batch), len(outcome.written), len(outcome.refused), time.monotonic() - started)
     if outcome.refused:

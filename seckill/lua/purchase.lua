@@ -13,7 +13,8 @@
 --                   while its order is on its way (the order page shows "confirming")
 -- ARGV: customer id, quantity, reservation id, customer limit per window, IP limit per
 --       window (0 = off), window in ms, order number, idempotency field ("" = none),
---       unit price, the order's idempotency key ("" = none)
+--       unit price, the order's idempotency key ("" = none), '1' when the request waits
+--       for the writer's answer (SECKILL_ACK=committed; absent = '0')
 --
 -- Returns {outcome, value, order number}: {'ok', units left, number}; {'replay',
 -- "the first answer", ''}; or a refusal {'sold_out' | 'insufficient' | 'limit_reached' |
@@ -101,7 +102,7 @@ redis.call('HINCRBY', KEYS[3], ARGV[1], quantity)
 redis.call('HSET', KEYS[4], ARGV[3], ARGV[1] .. ':' .. quantity .. ':' .. now)
 redis.call('ZADD', KEYS[7], deadline, ARGV[3])
 redis.call('XADD', KEYS[8], '*', 'r', ARGV[3], 'n', number, 'u', ARGV[1], 'q', quantity,
-           'p', ARGV[9], 'k', ARGV[10], 'd', deadline, 't', now)
+           'p', ARGV[9], 'k', ARGV[10], 'd', deadline, 't', now, 'w', ARGV[11] or '0')
 redis.call('HSET', KEYS[10], number, ARGV[3] .. ':' .. ARGV[1] .. ':' .. quantity .. ':' .. deadline)
 if field ~= '' then
   redis.call('HSET', KEYS[9], field, 'ok:' .. number)

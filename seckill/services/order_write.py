@@ -18,6 +18,7 @@ recorded as a SeckillRefusal, so its customer can see why. An intent already wri
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -25,34 +26,40 @@ from django.utils import timezone
 from core.db import atomic_with_retry
 from orders.models import Order
 from orders.notifications import order_confirmation_on_commit
-from orders.rows import OrderLine, insert_order_rows
+from orders.rows import OrderLine, insert_order_ids, sql_int
 from seckill.models import SeckillOrder, SeckillRefusal
 from shop.models import Product
 
 _QUOTA_INSERT = "INSERT INTO seckill_seckillquota (activity_id, user_id, units_held, unit_limit) VALUES "
-_QUOTA_VALUES = "(%s, %s, %s, %s)"
 _QUOTA_ON_DUPLICATE = " ON DUPLICATE KEY UPDATE units_held = units_held + VALUES(units_held)"
 _LINK_INSERT = (
     "INSERT INTO seckill_seckillorder (order_id, activity_id, user_id, quantity, reservation_id, created_at) VALUES "
 )
-_LINK_VALUES = "(%s, %s, %s, %s, %s, %s)"
 _POOL_TAKE = (
     "UPDATE seckill_seckillactivity SET stock_available = stock_available - %s WHERE id = %s AND stock_available >= %s"
 )
-
-
-def _many(head, row, count, tail=""):
-    """A multi-row statement: fixed text and `count` copies of a row of %s placeholders."""
-    return head + ", ".join([row] * count) + tail
 
 
 class PoolEmpty(Exception):
     """The DB pool had fewer units than the batch: Redis was ahead and must not grow back."""
 
 
+class Written(NamedTuple):
+    """What the writer tells a waiting request about its order (seckill/purchase.py builds the answer)."""
+
+    order_id: int
+    item_id: int
+    created_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, order, item_id):
+        return cls(order.pk, item_id, order.created_at, order.expires_at)
+
+
 @dataclass
 class BatchOutcome:
-    written: list = field(default_factory=list)  # [(intent, Order, item id)]
+    written: list = field(default_factory=list)  # [(intent, Written)]
     refused: list = field(default_factory=list)  # [(intent, code, detail, back_on_sale)]
 
 
@@ -66,19 +73,35 @@ def intents_write(*, sale, intents):
 
 
 def _skip_settled(sale, intents, outcome):
-    """Intents already written or refused by an earlier delivery are reported again, not rewritten."""
+    """Intents already written or refused by an earlier delivery are reported again, not rewritten.
+
+    Orders are looked for only for intents claimed from another writer: one read fresh
+    from the stream can have an order only if Redis lost the record of its first
+    delivery (a restart that lost its last second, a failover), and then the unique
+    reservation id refuses the batch, the split isolates the intent and `_refuse` finds
+    its order. Refusals are looked for in every batch, because a refused intent has no
+    row whose uniqueness would stop it being written later.
+    """
     rids = [i.reservation_id for i in intents]
-    links = dict(SeckillOrder.objects.filter(reservation_id__in=rids).values_list("reservation_id", "order_id"))
+    claimed = [i.reservation_id for i in intents if i.delivered_before]
+    links = {}
+    if claimed:
+        links = dict(SeckillOrder.objects.filter(reservation_id__in=claimed).values_list("reservation_id", "order_id"))
     orders = Order.objects.prefetch_related("items").in_bulk(list(links.values())) if links else {}
-    refusals = {r.reservation_id: r for r in SeckillRefusal.objects.filter(reservation_id__in=rids)}
+    refusals = {
+        rid: (code, detail)
+        for rid, code, detail in SeckillRefusal.objects.filter(reservation_id__in=rids).values_list(
+            "reservation_id", "code", "detail"
+        )
+    }
     todo = []
     for intent in intents:
         if intent.reservation_id in links:
             order = orders[links[intent.reservation_id]]
-            outcome.written.append((intent, order, order.items.all()[0].pk))
+            outcome.written.append((intent, Written.of(order, order.items.all()[0].pk)))
         elif intent.reservation_id in refusals:
-            refusal = refusals[intent.reservation_id]
-            outcome.refused.append((intent, refusal.code, refusal.detail, refusal.code != "sold_out"))
+            code, detail = refusals[intent.reservation_id]
+            outcome.refused.append((intent, code, detail, code != "sold_out"))
         else:
             todo.append(intent)
     return todo
@@ -119,22 +142,30 @@ def _batch_tx(*, sale, intents):
     for i in intents:
         units[i.user_id] = units.get(i.user_id, 0) + i.quantity
     stamp = connection.ops.adapt_datetimefield_value(now)
+    sale_sql, limit_sql = sql_int(sale.id), sql_int(sale.per_user_limit)
     with connection.cursor() as cursor:
-        quota_params = []
-        for user_id in sorted(units):  # rows locked in key order: two writers cannot deadlock here
-            quota_params += [sale.id, user_id, units[user_id], sale.per_user_limit]
-        cursor.execute(_many(_QUOTA_INSERT, _QUOTA_VALUES, len(units), _QUOTA_ON_DUPLICATE), quota_params)
-        written = insert_order_rows(lines, now=now)
+        # Numbers as text, strings as parameters (orders/rows.py `sql_int` says why).
+        # Rows locked in key order (sorted customers): two writers cannot deadlock here.
+        quota_rows = [f"({sale_sql}, {sql_int(u)}, {sql_int(units[u])}, {limit_sql})" for u in sorted(units)]
+        cursor.execute(_QUOTA_INSERT + ", ".join(quota_rows) + _QUOTA_ON_DUPLICATE, [])
+        written = insert_order_ids(lines, now=now)
+        link_rows = [
+            f"({sql_int(order_id)}, {sale_sql}, {sql_int(i.user_id)}, {sql_int(i.quantity)}, %s, %s)"
+            for i, (order_id, _item_id) in zip(intents, written, strict=True)
+        ]
         link_params = []
-        for intent, entry in zip(intents, written, strict=True):
-            link_params += [entry.order.pk, sale.id, intent.user_id, intent.quantity, intent.reservation_id, stamp]
-        cursor.execute(_many(_LINK_INSERT, _LINK_VALUES, len(intents)), link_params)
+        for i in intents:
+            link_params += [i.reservation_id, stamp]
+        cursor.execute(_LINK_INSERT + ", ".join(link_rows), link_params)
         total = sum(units.values())
         cursor.execute(_POOL_TAKE, [total, sale.id, total])  # I1, last: the hot row is locked till commit
         if cursor.rowcount != 1:
             raise PoolEmpty()
-    order_confirmation_on_commit([entry.order.pk for entry in written])  # queued only if this commits
-    return [(intent, entry.order, entry.items[0].pk) for intent, entry in zip(intents, written, strict=True)]
+    order_confirmation_on_commit([order_id for order_id, _ in written])  # queued only if this commits
+    return [
+        (intent, Written(order_id, item_id, now, line.expires_at))
+        for intent, line, (order_id, item_id) in zip(intents, lines, written, strict=True)
+    ]
 
 
 def _refusal_of(exc):
@@ -155,7 +186,7 @@ def _refuse(sale, intent, exc, outcome):
     # there. Checked before anything is given back, so a written unit never returns to sale.
     link = SeckillOrder.objects.select_related("order").filter(reservation_id=intent.reservation_id).first()
     if link is not None:
-        outcome.written.append((intent, link.order, link.order.items.get().pk))
+        outcome.written.append((intent, Written.of(link.order, link.order.items.get().pk)))
         return
     code, detail, back_on_sale = _refusal_of(exc)
     with transaction.atomic():

@@ -37,21 +37,26 @@ def release_stranded_reservations(*, activity_id, older_than_s=None):
     """
     older_than_s = conf().reservation_grace_seconds if older_than_s is None else older_than_s
     cutoff_ms = stock.server_time_ms() - int(older_than_s * 1000)
-    pending, settled = open_reservations(activity_id)
-    stock.forget_reservations(activity_id, list(settled))
-    old = [e for e in pending if e.reserved_ms <= cutoff_ms]
-    if not old:
-        return []
+    entries = list(stock.reservations(activity_id))
+    # The stream is read before the orders, never after: an intent leaves the stream only
+    # after the COMMIT of its order, so one that is not in the stream now either has its
+    # order committed already (and the read below sees it) or never will. Read the other
+    # way round, an order committed between the two reads would look stranded, and its
+    # unit would be sold twice.
     waiting = intents.waiting_reservations(activity_id)
     if waiting is None:
         log.warning("sale %s: the writers are far behind; stranded reservations left for a later run", activity_id)
         return []
+    ids = [e.reservation_id for e in entries if e.reservation_id not in waiting]
+    settled = set(SeckillOrder.objects.filter(reservation_id__in=ids).values_list("reservation_id", flat=True))
+    stock.forget_reservations(activity_id, list(settled))
     released = []
-    for entry in old:
-        if entry.reservation_id not in waiting and stock.give_back(
-            activity_id=activity_id, reservation_id=entry.reservation_id
-        ):
-            released.append(entry.reservation_id)
+    for entry in entries:
+        rid = entry.reservation_id
+        if entry.reserved_ms > cutoff_ms or rid in waiting or rid in settled:
+            continue
+        if stock.give_back(activity_id=activity_id, reservation_id=rid):
+            released.append(rid)
     if released:
         log.warning("sale %s: gave back %d stranded reservation(s)", activity_id, len(released))
     return released

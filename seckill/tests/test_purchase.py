@@ -348,6 +348,24 @@ def test_settled_reservations_are_not_mistaken_for_stranded(customer):
     assert_invariants(activity, expect_sold=1)
 
 
+def test_an_order_committed_while_the_sweep_runs_is_not_given_back(settings, customer, monkeypatch):
+    """The writer commits and settles an old intent just before the sweep reads the stream
+    (read orders first, stream second, and this unit would be given back: sold twice)."""
+    settings.SECKILL_ACK = "reserved"  # the purchase leaves its intent for the writer
+    activity = create_sale(stock=2)
+    buy(activity, customer)
+    read_stream = intents.waiting_reservations
+
+    def writer_then_stream(activity_id, *args, **kwargs):
+        writer.drain(activity_id)  # COMMIT, XACK, XDEL: the intent leaves the stream
+        return read_stream(activity_id, *args, **kwargs)
+
+    monkeypatch.setattr(intents, "waiting_reservations", writer_then_stream)
+    assert services.release_stranded_reservations(activity_id=activity.pk, older_than_s=0) == []
+    assert Order.objects.count() == 1 and stock.remaining(activity.pk) == 1  # the written unit stays sold
+    assert_invariants(activity, expect_sold=1)
+
+
 def test_redis_down_is_a_clear_503_and_writes_nothing(settings, customer):
     activity = create_sale(stock=2)
     caches = dict(settings.CACHES)

@@ -31,6 +31,21 @@ def accept(activity, users, quantity=1):
     return [purchase(activity_id=activity.pk, user=u, quantity=quantity).number for u in users]
 
 
+def accept_waiting(settings, activity, users):
+    """Purchases whose requests wait for the writer's answer (SECKILL_ACK=committed), left
+    for the writer under test: each request gives up at once and answers "confirming"."""
+    settings.SECKILL_ACK, settings.SECKILL_WRITER_EAGER, settings.SECKILL_ACK_WAIT_SECONDS = "committed", False, 0.01
+    numbers = accept(activity, users)
+    # The writer pushes an answer only within the wait bound after the reservation: make
+    # it wide, so a slow machine between these purchases and the settle changes nothing.
+    settings.SECKILL_ACK, settings.SECKILL_ACK_WAIT_SECONDS = "reserved", 60
+    return numbers
+
+
+def answer_keys(activity):
+    return list(stock.redis().scan_iter(match=keys.written(activity.pk, "*")))
+
+
 def waiting(activity):
     return stock.redis().xlen(keys.intents(activity.pk))
 
@@ -44,13 +59,14 @@ def test_a_batch_of_any_size_becomes_exactly_its_orders(count):
     assert writer.write_batch(activity.pk, batch) == count
     assert sorted(Order.objects.values_list("number", flat=True)) == sorted(numbers)
     assert waiting(activity) == 0 and not stock.redis().xpending(keys.intents(activity.pk), intents.GROUP)["pending"]
+    assert answer_keys(activity) == []  # SECKILL_ACK=reserved: no request waits, no answer is pushed
     assert_invariants(activity, expect_sold=count)
 
 
-def test_a_poisoned_intent_is_refused_alone_and_the_others_are_written():
+def test_a_poisoned_intent_is_refused_alone_and_the_others_are_written(settings):
     activity = create_sale(stock=10, limit=1)
     users = create_customers(6)
-    numbers = accept(activity, users)
+    numbers = accept_waiting(settings, activity, users)
     poisoned = users[3]
     SeckillQuota.objects.create(activity=activity, user=poisoned, units_held=1, unit_limit=1)  # the DB says: full
     assert writer.drain(activity.pk) == 6
@@ -77,9 +93,9 @@ def test_a_writer_dead_before_commit_loses_nothing():
     assert_invariants(activity, expect_sold=20)
 
 
-def test_a_writer_dead_between_commit_and_ack_duplicates_nothing():
+def test_a_writer_dead_between_commit_and_ack_duplicates_nothing(settings):
     activity = create_sale(stock=20)
-    numbers = accept(activity, create_customers(20))
+    numbers = accept_waiting(settings, activity, create_customers(20))
     taken = intents.read_new(activity.pk, consumer="dead", count=500)
     order_write.intents_write(sale=writer.cache.sale_info(activity.pk), intents=taken)  # COMMIT, then killed
     assert Order.objects.count() == 20 and waiting(activity) == 20
@@ -147,3 +163,16 @@ def test_each_order_of_a_written_batch_gets_one_confirmation_email():
     writer.drain(activity.pk)  # nothing left: nothing sent again
     assert sorted(m.subject.split()[-1] for m in mail.outbox) == sorted(numbers)
     assert sorted(m.to[0] for m in mail.outbox) == sorted(u.email for u in users)
+
+
+def test_no_answer_is_pushed_for_a_request_that_stopped_waiting(settings):
+    activity = create_sale(stock=2)
+    accept_waiting(settings, activity, create_customers(2))
+    settings.SECKILL_ACK_WAIT_SECONDS = 0  # every request gave up long ago (the window is then 1 s)
+    time_now_ms = stock.redis().time()
+    batch = intents.read_new(activity.pk, consumer="w1", count=10)
+    assert all(i.waits for i in batch)
+    old = [intents.Intent(**{**i.__dict__, "reserved_ms": time_now_ms[0] * 1000 - 5_000}) for i in batch]
+    assert writer.write_batch(activity.pk, old) == 2
+    assert answer_keys(activity) == [] and waiting(activity) == 0
+    assert_invariants(activity, expect_sold=2)
