@@ -15,6 +15,7 @@ from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
 from django_redis import get_redis_connection
 
+from core import redis_cluster
 from reconciliation.selectors import monitoring_summary
 from seckill import intents, stock
 
@@ -35,7 +36,8 @@ def _db():
 
 
 def _redis():
-    get_redis_connection("default").ping()
+    for node in redis_cluster.primaries(get_redis_connection("default")):  # every master of a cluster
+        node.ping()
 
 
 def _sales():

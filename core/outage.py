@@ -32,14 +32,15 @@ from django.db.utils import DatabaseError
 from django.http import HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django_redis.exceptions import ConnectionInterrupted
-from redis.exceptions import RedisError
+
+from core.redis_errors import REDIS_ERRORS
 
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 DETAIL = "The shop cannot take this request right now; please try again shortly."
 
-_OUTAGES = (DatabaseError, RedisError, ConnectionInterrupted)
+_OUTAGES = (DatabaseError, *REDIS_ERRORS, ConnectionInterrupted)  # a cluster's errors too (core/redis_errors.py)
 _BUGS = (IntegrityError, DataError, ProgrammingError)
 
 

@@ -20,9 +20,11 @@ import time
 
 from django_redis import get_redis_connection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from core.redis_cluster import longest_call_s
+from core.redis_cluster import socket_timeout as client_socket_timeout
+from core.redis_errors import REDIS_ERRORS
 from locks import scripts
 from locks.base import FENCE_RESOURCE_MAX, Lock, check_seconds
 from locks.errors import LockError, LockNotOwnedError, LockUnavailable, TokenNotIssuedError
@@ -51,28 +53,8 @@ def _unavailable_as_lock_error(name):
         yield
     except RedisLockUnavailable:
         raise
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise RedisLockUnavailable(f"Redis did not answer for lock {name!r}: {exc!r}") from exc
-
-
-def _socket_timeout(client):
-    pool = getattr(client, "connection_pool", None)
-    return pool.connection_kwargs.get("socket_timeout") if pool is not None else None
-
-
-def _longest_call_s(client, socket_timeout):
-    """How long one command may block: each of redis-py's own retries waits a socket timeout again.
-
-    Clients from django-redis do not retry; a bare redis.Redis() retries 10 times by default.
-    """
-    if not socket_timeout:
-        return 0.0
-    options = getattr(getattr(client, "connection_pool", None), "connection_kwargs", {})
-    if options.get("retry") is not None:
-        retries = options["retry"].get_retries()
-    else:
-        retries = 1 if options.get("retry_on_error") or options.get("retry_on_timeout") else 0
-    return socket_timeout * (1 + max(retries, 0))
 
 
 class RedisLock(Lock):
@@ -151,8 +133,9 @@ class RedisLock(Lock):
         self._acquired_at = None
         self._lease_end = None
         self._watchdog_stop = None
-        socket_timeout = _socket_timeout(self.client)
-        self._renewal_budget_s = _longest_call_s(self.client, socket_timeout)
+        # Either kind of client: a RedisCluster has no connection_pool (core/redis_cluster.py).
+        socket_timeout = client_socket_timeout(self.client)
+        self._renewal_budget_s = longest_call_s(self.client)
         self._blocking_wait_cap_s = socket_timeout * BLOCKING_WAIT_SHARE_OF_SOCKET_TIMEOUT if socket_timeout else None
 
     # -- public API -------------------------------------------------------------------
@@ -237,7 +220,7 @@ class RedisLock(Lock):
         try:
             with _unavailable_as_lock_error(self.name):
                 result = scripts.RELEASE(self.client, [self.key, self.wake_key], [token, WAKE_SIGNAL_TTL_MS])
-        except RedisError:
+        except REDIS_ERRORS:
             self._release_unconfirmed = True
             raise
         earlier_release_may_have_landed = self._release_unconfirmed
@@ -365,7 +348,7 @@ class RedisLock(Lock):
             sent = time.monotonic()
             try:
                 renewed = scripts.EXTEND(self.client, [self.key], [token, max(1, round(seconds * 1000))])
-            except RedisError as exc:
+            except REDIS_ERRORS as exc:
                 if stop.is_set():
                     return
                 # Give up while half an interval of the lease is left, so on_lost can still

@@ -10,8 +10,8 @@ writers are working on.
 from datetime import UTC, datetime
 
 from django.utils import timezone
-from redis.exceptions import RedisError
 
+from core.redis_errors import REDIS_ERRORS
 from orders.pending import REFUSED, PendingOrder
 from seckill import cache, intents, stock
 from seckill.models import SeckillActivity, SeckillRefusal
@@ -36,7 +36,7 @@ def find(*, user, number):
     for activity_id in live:
         try:
             found = intents.pending_order(activity_id, number)
-        except RedisError:
+        except REDIS_ERRORS:
             return None
         if found is not None and found[1] == user.pk:
             _rid, _user, quantity, deadline_ms = found

@@ -8,8 +8,8 @@ The lag of each live sale (intents waiting, age of the oldest) is read from Redi
 from django.db import DatabaseError
 from prometheus_client import REGISTRY, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
-from redis.exceptions import RedisError
 
+from core.redis_errors import REDIS_ERRORS
 from seckill.intents import live_lag
 
 _written = Counter("seckill_writer_orders_written", "Orders the order writers committed.")
@@ -48,7 +48,7 @@ class WriterLagCollector:
         )
         try:
             lags = live_lag()
-        except (DatabaseError, RedisError):  # a scrape during an outage still answers, without these two
+        except (DatabaseError, *REDIS_ERRORS):  # a scrape during an outage still answers, without these two
             lags = {}
         for activity_id, lag in lags.items():
             waiting.add_metric([str(activity_id)], lag.waiting)

@@ -23,8 +23,8 @@ from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.views.decorators.cache import never_cache
-from redis.exceptions import RedisError
 
+from core.redis_errors import REDIS_ERRORS
 from orders.models import Order
 from seckill import intents, keys, stock
 from seckill.models import SeckillActivity, SeckillOrder, SeckillRefusal
@@ -50,7 +50,7 @@ def _redis_figures(activity_id):
             "open_reservation_units": open_units,
             "server_time_ms": stock.server_time_ms(),
         }
-    except RedisError:  # the monitor keeps showing the DB side while Redis is down
+    except REDIS_ERRORS:  # the monitor keeps showing the DB side while Redis is down
         return {"redis_ok": False, "redis_remaining": None, "writer_waiting": None, "writer_oldest_s": None}
 
 

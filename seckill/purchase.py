@@ -23,8 +23,8 @@ import uuid
 
 from django.db import DatabaseError
 from django.utils import timezone
-from redis.exceptions import RedisError
 
+from core.redis_errors import REDIS_ERRORS
 from orders.models import Order, new_order_number
 from orders.rows import order_as_written
 from seckill import cache, intents, keys, purchase_token, services, shared_ip, stock, writer
@@ -82,14 +82,14 @@ def _purchase(activity_id, user, quantity, idempotency_key, client_ip):
                 client_ip=client_ip,
                 idempotency_key=idempotency_key,
             )
-        except RedisError as exc:
+        except REDIS_ERRORS as exc:
             raise _unavailable(sale.id, "reservation", exc) from exc
 
     result = reserve()
     if result.outcome == "unavailable":
         try:
             services.activity_warm(activity_id=sale.id)
-        except (RedisError, DatabaseError, Unavailable) as exc:
+        except (*REDIS_ERRORS, DatabaseError, Unavailable) as exc:
             raise _unavailable(sale.id, "warm-up", exc) from exc
         result = reserve()
     if result.outcome == "replay":
@@ -119,7 +119,7 @@ def _wait_for_commit(sale, user, reservation_id, pending, idempotency_key):
         outcome = intents.wait_for(
             sale.id, reservation_id, timeout_s=conf().ack_wait_seconds, client=stock.waiting_redis()
         )
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise _unavailable(sale.id, "wait for the order", exc) from exc
     if outcome is None:
         return PurchaseOutcome(pending=pending)  # 202 confirming: the writer is behind

@@ -24,9 +24,9 @@ Why it is safe:
 from dataclasses import dataclass
 
 from django.core import signing
-from redis.exceptions import RedisError
 
 from core.errors import ShopError
+from core.redis_errors import REDIS_ERRORS
 from seckill import cache, stock
 from seckill.conf import conf
 from seckill.errors import Ended, NotFound, NotStarted, Unavailable
@@ -68,7 +68,7 @@ def issue(*, user_id, activity_id):
         raise NotFound("No such sale.")
     try:
         now_ms = stock.server_time_ms()
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise Unavailable() from exc
     if not sale.is_enabled or now_ms >= _ms(sale.ends_at):
         raise Ended()

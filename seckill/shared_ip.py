@@ -20,8 +20,7 @@ The rule is the second gate of purchase() (seckill/purchase.py), before the sale
 
 import contextlib
 
-from redis.exceptions import RedisError
-
+from core.redis_errors import REDIS_ERRORS
 from seckill import cache, keys, stock
 from seckill.conf import conf
 from seckill.errors import LimitReached, Unavailable
@@ -48,7 +47,7 @@ def buyer_slot(*, activity_id, user_id, client_ip):
             pipe.scard(key)
             pipe.expireat(key, sale.ends_at + stock.KEEP_AFTER_END)
             added, holders, _ = pipe.execute()
-    except RedisError as exc:
+    except REDIS_ERRORS as exc:
         raise Unavailable() from exc
     if added and holders > limit:
         _give_back(client, key, user_id)
@@ -66,5 +65,5 @@ def buyer_slot(*, activity_id, user_id, client_ip):
 
 
 def _give_back(client, key, user_id):
-    with contextlib.suppress(RedisError):  # best effort: the slot then expires with the sale's keys
+    with contextlib.suppress(*REDIS_ERRORS):  # best effort: the slot then expires with the sale's keys
         client.srem(key, user_id)

@@ -14,6 +14,7 @@ from django.conf import settings
 from django_redis import get_redis_connection
 from redis import BlockingConnectionPool, Redis
 
+from core import redis_cluster
 from core.lua import LuaScript
 from seckill import keys
 from seckill.conf import conf
@@ -50,6 +51,15 @@ def waiting_redis():
     timeout = conf().ack_wait_seconds + settings.REDIS_SOCKET_TIMEOUT
     slot = (os.getpid(), timeout)  # a new wait bound (tests change it) gets a pool of its own
     client = _waiting.get(slot)
+    if client is None and settings.REDIS_CLUSTER_NODES:
+        client = _waiting[slot] = redis_cluster.build(
+            ",".join(settings.REDIS_CLUSTER_NODES),
+            socket_timeout=timeout,
+            connect_timeout=settings.REDIS_SOCKET_TIMEOUT,
+            retries=settings.REDIS_CLUSTER_RETRIES,
+            max_connections=settings.CACHES["default"]["OPTIONS"]["CONNECTION_POOL_KWARGS"]["max_connections"],
+            pool_timeout=timeout,
+        )
     if client is None:
         base = redis().connection_pool.connection_kwargs
         pool = BlockingConnectionPool(
@@ -202,11 +212,11 @@ def remaining(activity_id):
 
 
 def remaining_many(activity_ids):
-    """{id: units left or None} in one round trip."""
+    """{id: units left or None} in one round trip (one per slot on a cluster: each sale has its own)."""
     ids = list(activity_ids)
     if not ids:
         return {}
-    values = redis().mget([keys.stock(i) for i in ids])
+    values = redis_cluster.mget(redis(), [keys.stock(i) for i in ids])
     return {i: (None if v is None else int(v)) for i, v in zip(ids, values, strict=True)}
 
 
@@ -267,16 +277,22 @@ def server_time_ms():
 
 
 def persistence():
-    """{"appendonly", "appendfsync"} of the sale Redis, or None if it will not say (CONFIG disabled)."""
+    """{"appendonly", "appendfsync"} of the sale Redis, or None if it will not say (CONFIG disabled).
+
+    On a cluster every master is asked: "yes" only if all of them keep an append-only file.
+    """
     try:
-        found = redis().config_get("append*")
+        found = [node.config_get("append*") for node in redis_cluster.primaries(redis())]
     except Exception:  # noqa: BLE001 - managed Redis services often refuse CONFIG; unknown is an answer
         return None
-    text = {
-        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
-        for k, v in found.items()
+    texts = [{_text(k): _text(v) for k, v in each.items()} for each in found]
+    if len(texts) == 1:
+        return {"appendonly": texts[0].get("appendonly"), "appendfsync": texts[0].get("appendfsync")}
+    fsync = sorted({str(t.get("appendfsync")) for t in texts})
+    return {
+        "appendonly": "yes" if all(t.get("appendonly") == "yes" for t in texts) else "no",
+        "appendfsync": fsync[0] if len(fsync) == 1 else ",".join(fsync),
     }
-    return {"appendonly": text.get("appendonly"), "appendfsync": text.get("appendfsync")}
 
 
 def keeps_acknowledgements():

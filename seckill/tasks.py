@@ -4,8 +4,8 @@ import logging
 
 from celery import shared_task
 from django.utils import timezone
-from redis.exceptions import RedisError
 
+from core.redis_errors import REDIS_ERRORS
 from seckill import services, stock
 from seckill.models import SeckillActivity
 
@@ -30,7 +30,7 @@ def expire_due_orders():
     for activity_id in _recent_sales():
         try:
             expired += services.expire_due_orders(activity_id=activity_id)
-        except RedisError:
+        except REDIS_ERRORS:
             log.warning("sale %s: Redis unreachable, payment deadlines left for the next run", activity_id)
     return expired
 
@@ -42,7 +42,7 @@ def release_stranded_reservations():
     for activity_id in _recent_sales():
         try:
             released += len(services.release_stranded_reservations(activity_id=activity_id))
-        except RedisError:
+        except REDIS_ERRORS:
             log.warning("sale %s: Redis unreachable, stranded reservations left for the next run", activity_id)
     return released
 
@@ -52,6 +52,6 @@ def return_unsold_units():
     """Ended, settled sales give their unsold units back to the product, once each."""
     try:
         return {str(k): v for k, v in services.return_unsold_units().items()}
-    except RedisError:
+    except REDIS_ERRORS:
         log.warning("Redis unreachable: unsold units of ended sales left for the next run")
         return {}

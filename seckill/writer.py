@@ -22,9 +22,9 @@ import time
 
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
-from redis.exceptions import RedisError
 
 from core.errors import Busy
+from core.redis_errors import REDIS_ERRORS
 from seckill import cache, intents, metrics, stock
 from seckill.models import SeckillActivity
 from seckill.services import order_write
@@ -101,7 +101,7 @@ class Writer:
         while not stop.is_set():
             try:
                 self.tick()
-            except (DatabaseError, RedisError, Busy) as exc:
+            except (DatabaseError, *REDIS_ERRORS, Busy) as exc:
                 # Busy: the batch's transaction ran out of lock-wait retries (core/db.py),
                 # rolled back whole; the intents stay pending and are tried again.
                 log.warning("order writer %s: %r; trying again in %.0f s", self.consumer, exc, OUTAGE_PAUSE_S)
