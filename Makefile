@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-installed
 ARGS   ?=
 
-.PHONY: run test setup system-deps services database migrate lint format bench bench-reconcile bench-locks chaos clean
+.PHONY: run test test-cluster redis-cluster-start redis-cluster-stop setup system-deps services database migrate lint format bench bench-reconcile bench-locks chaos clean
 
 # The sale state lives in the project's own Redis with AOF on port 6380 (scripts/sale_redis.sh);
 # set REDIS_URL to use another one.
@@ -38,6 +38,22 @@ run: setup migrate
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest $(ARGS)
+
+# The whole suite against a Redis Cluster of its own (docs/scale-out.md): 3 masters and 3
+# replicas on 127.0.0.1:7101-7106 (REDIS_CLUSTER_PORTS), data in var/redis-cluster/,
+# REDIS_CLUSTER_NODES set for pytest, database test_flashshop_cluster (TEST_DATABASE_NAME);
+# the nodes are stopped by pid however the run ends. ARGS go to pytest as for make test.
+test-cluster: setup
+	$(BIN)/ruff check .
+	scripts/test_cluster.sh $(ARGS)
+
+# A cluster on loopback to develop against: REDIS_CLUSTER_NODES=$$(scripts/redis_cluster.sh nodes) make run
+redis-cluster-start:
+	@scripts/redis_cluster.sh start
+	@echo "REDIS_CLUSTER_NODES=$$(scripts/redis_cluster.sh nodes)"
+
+redis-cluster-stop:
+	@scripts/redis_cluster.sh stop
 
 setup: $(STAMP) services database
 

@@ -1,7 +1,9 @@
 """Fixtures shared by every app's tests. MariaDB and Redis are the real servers.
 
 Redis: the test settings point at their own db index (config/settings_test.py), which
-is flushed before every test so that no test sees another's keys.
+is flushed before every test so that no test sees another's keys. Under `make
+test-cluster` they point at a Redis Cluster of the run's own, which has db 0 only:
+FLUSHDB then goes to every master (redis-py sends it to all of them).
 """
 
 import pytest

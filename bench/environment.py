@@ -30,7 +30,14 @@ def server_env(redis_port, ack="committed", customer_rate_limit=None):
     )
     if customer_rate_limit is not None:
         env["SECKILL_RATE_LIMIT_PER_CUSTOMER"] = str(customer_rate_limit)
-    for name in ("CELERY_TASK_ALWAYS_EAGER", "SECKILL_WRITER_EAGER", "TEST_REDIS_URL", "TEST_CELERY_BROKER_URL"):
+    # The bench's own redis-server, never a cluster from the caller's environment.
+    for name in (
+        "CELERY_TASK_ALWAYS_EAGER",
+        "SECKILL_WRITER_EAGER",
+        "TEST_REDIS_URL",
+        "TEST_CELERY_BROKER_URL",
+        "REDIS_CLUSTER_NODES",
+    ):
         env.pop(name, None)
     return env
 

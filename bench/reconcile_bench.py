@@ -37,6 +37,7 @@ REDIS_URL = os.environ.get("BENCH_RECONCILE_REDIS_URL", "redis://127.0.0.1:6379/
 # Set before Django reads its settings: the bench must never touch the dev database.
 os.environ["DATABASE_URL"] = DATABASE_URL
 os.environ["REDIS_URL"] = REDIS_URL
+os.environ.pop("REDIS_CLUSTER_NODES", None)  # db 13 of a standalone Redis, flushed by the bench
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 

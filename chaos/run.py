@@ -29,6 +29,7 @@ RESULTS = ROOT / "chaos" / "results"
 
 
 def configure_django(redis_port):
+    os.environ.pop("REDIS_CLUSTER_NODES", None)  # the scenarios fault their own standalone redis-server
     os.environ.update(CHAOS_SETTINGS)
     os.environ.update(
         DJANGO_SETTINGS_MODULE="config.settings",

@@ -52,6 +52,7 @@ class ChaosStack:
         self.web_port = free_port(redis_port + 2000)  # 8420 for make chaos, 8430 for make test
         self.env = os.environ.copy()
         self.env.pop("DJANGO_SETTINGS_MODULE", None)
+        self.env.pop("REDIS_CLUSTER_NODES", None)  # the scenarios fault their own standalone redis-server
         self.env.update(CHAOS_SETTINGS)
         self.env.update(
             DJANGO_SETTINGS_MODULE="config.settings",

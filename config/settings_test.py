@@ -1,6 +1,9 @@
 """Settings for the test suite: the real MariaDB and Redis, on their own database and db index.
 
 TEST_REDIS_URL lets two checkouts run their suites side by side on one Redis server.
+With REDIS_CLUSTER_NODES set (`make test-cluster`) every Redis use goes to that cluster
+instead, which has db 0 only: the suite then needs a cluster of its own, since each test
+flushes every master (conftest.py).
 """
 
 import os

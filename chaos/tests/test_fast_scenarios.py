@@ -23,8 +23,14 @@ def chaos_context(settings, tmp_path):
     """This process follows the chaos stack's Redis (which scenarios restart) and database."""
     port = free_port(6430)
     caches = dict(settings.CACHES)
-    caches["default"] = {**caches["default"], "LOCATION": f"redis://127.0.0.1:{port}/0"}
+    # A standalone redis-server even under make test-cluster: the scenarios pause, kill and
+    # restart it, which they do to one server (chaos/stack.py drops REDIS_CLUSTER_NODES too).
+    options = {
+        k: v for k, v in caches["default"]["OPTIONS"].items() if k not in ("CONNECTION_FACTORY", "CLUSTER_RETRIES")
+    }
+    caches["default"] = {**caches["default"], "LOCATION": f"redis://127.0.0.1:{port}/0", "OPTIONS": options}
     settings.CACHES = caches
+    settings.REDIS_CLUSTER_NODES = []
     db = connection.settings_dict
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
     database_url = f"mysql://{credentials}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 3306}/{db['NAME']}"

@@ -1,0 +1,148 @@
+"""The flash sale on a real Redis Cluster (`make test-cluster`: 3 masters, 3 replicas on loopback).
+
+The rest of the suite runs on the cluster too under that target; these tests check what
+only a cluster can show: sales whose hash tags land on different masters each sell
+exactly their stock, the slot-aware reads across sales, the units-back channel, a
+lock waiter's bound, and a cluster that does not answer (no node, or a paused master)
+turning into 503 "unavailable" within about a second, never a 500.
+"""
+
+import os
+import signal
+import time
+from collections import Counter
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from core import redis_cluster
+from locks.redis_lock import RedisLock
+from orders.models import Order
+from seckill import cache, keys, stock, writer
+from seckill.models import SeckillOrder
+from seckill.tests.conftest import create_customers, create_sale
+from seckill.tests.invariants import assert_invariants
+from shop.tests.concurrency import run_concurrently
+from shop.tests.factories import token_client
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(not settings.REDIS_CLUSTER_NODES, reason="needs a Redis Cluster: make test-cluster"),
+]
+
+
+def purchase_url(activity):
+    return f"/api/seckill/activities/{activity.pk}/purchase/"
+
+
+def master_of(activity):
+    """The per-node client of the master that holds the sale's slot."""
+    client = stock.redis()
+    node = client.nodes_manager.get_node_from_slot(client.keyslot(keys.stock(activity.pk)))
+    return client.get_redis_connection(node)
+
+
+def sales_on_different_masters(count, **options):
+    """`count` sales whose keys live on `count` different masters (sale ids hash where they hash)."""
+    chosen, masters = [], set()
+    for _ in range(20):
+        activity = create_sale(**options)
+        port = master_of(activity).connection_pool.connection_kwargs["port"]
+        if port not in masters:
+            masters.add(port)
+            chosen.append(activity)
+        if len(chosen) == count:
+            return chosen
+    raise AssertionError("20 sales and still not on enough different masters")
+
+
+def test_the_client_is_a_cluster_client_with_no_retries_beyond_the_bound():
+    client = stock.redis()
+    assert redis_cluster.is_cluster(client) and len(client.get_primaries()) == 3 and len(client.get_replicas()) == 3
+    assert client.retry.get_retries() == settings.REDIS_CLUSTER_RETRIES == 0
+    assert redis_cluster.longest_call_s(client) == settings.REDIS_SOCKET_TIMEOUT
+
+
+def test_two_sales_on_two_masters_each_sell_exactly_their_stock(many_connections, settings):
+    settings.SECKILL_ACK_WAIT_SECONDS = 30.0  # ~200 threads in one interpreter: slow answers, not 202s
+    first, second = sales_on_different_masters(2, stock=20, limit=1)
+    users = create_customers(50)
+    clients = [token_client(u) for u in users]
+
+    def hit(i):
+        activity = (first, second)[i % 2]
+        customer = (i // 2) % len(users)
+        response = clients[customer].post(purchase_url(activity), format="json", REMOTE_ADDR=f"10.2.{customer}.1")
+        return activity.pk, response.status_code, response.json().get("code")
+
+    results = run_concurrently(hit, len(users) * 4, timeout=120)
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors[:3]
+    for activity in (first, second):
+        answers = Counter((status, code) for pk, status, code in results if pk == activity.pk)
+        assert answers[(201, None)] == 20, answers
+        assert set(answers) <= {(201, None), (409, "sold_out"), (409, "limit_reached")}, answers
+        assert SeckillOrder.objects.filter(activity=activity).count() == 20
+        assert_invariants(activity, expect_sold=20)
+    assert stock.remaining_many([first.pk, second.pk]) == {first.pk: 0, second.pk: 0}  # one MGET per slot
+    assert stock.redis().xlen(keys.intents(first.pk)) == stock.redis().xlen(keys.intents(second.pk)) == 0
+
+
+def test_units_back_reaches_the_listener_through_cluster_pubsub():
+    activity = create_sale(stock=1)
+    cache.mark_sold_out(activity.pk)  # starts this process's listener
+    deadline = time.monotonic() + 10
+    while cache.is_sold_out(activity.pk) and time.monotonic() < deadline:
+        stock.announce_units_back(activity.pk)  # repeated until the listener has subscribed
+        time.sleep(0.1)
+    assert not cache.is_sold_out(activity.pk)
+
+
+def test_a_lock_waiter_gives_up_within_its_own_limit():
+    holder = RedisLock("cluster-test", ttl=10, fencing=False)
+    waiter = RedisLock("cluster-test", ttl=10, fencing=False)
+    assert holder.acquire()
+    try:
+        started = time.monotonic()
+        assert waiter.acquire(timeout=1.5) is False
+        assert time.monotonic() - started < 2.5  # the BLPOP is capped under the socket timeout
+    finally:
+        holder.release()
+
+
+def test_an_unreachable_cluster_is_a_503_for_the_api_and_health(settings, customer):
+    activity = create_sale(stock=2)
+    caches = dict(settings.CACHES)
+    caches["default"] = {**caches["default"], "LOCATION": ["127.0.0.1:1,127.0.0.1:2"]}  # no node answers
+    settings.CACHES = caches
+    response = token_client(customer).post(purchase_url(activity), format="json")
+    assert response.status_code == 503, response.content
+    assert response.json()["code"] == "unavailable"
+    health = APIClient().get("/healthz")
+    assert health.status_code == 503 and health.json()["redis"]["status"] == "down"
+    assert not Order.objects.exists()
+
+
+def test_a_paused_master_is_a_503_within_about_a_second_not_after_retries(settings, customer):
+    activity = create_sale(stock=2)
+    client = token_client(customer)
+    pid = int(master_of(activity).info("server")["process_id"])
+    os.kill(pid, signal.SIGSTOP)  # shorter than the node timeout (5 s): no failover starts
+    try:
+        started = time.monotonic()
+        response = client.post(purchase_url(activity), format="json")
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert response.status_code == 503 and response.json()["code"] == "unavailable", response.content
+    assert elapsed < settings.REDIS_SOCKET_TIMEOUT + 1.5, elapsed
+    # The paused master runs the script once it resumes: the unit is reserved and its intent
+    # written, the customer was told 503. The writer makes it an order; nothing is lost or oversold.
+    for _ in range(50):
+        if stock.redis().ping():
+            break
+        time.sleep(0.1)
+    writer.drain(activity.pk)
+    assert_invariants(activity)
+    assert Order.objects.count() <= 1
