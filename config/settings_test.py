@@ -10,7 +10,10 @@ import os
 import tempfile
 
 os.environ.setdefault("REDIS_URL", os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"))
-os.environ.setdefault("CELERY_BROKER_URL", os.environ.get("TEST_CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"))
+# Tasks run eagerly in tests; config/tests/test_broker.py publishes through the real broker.
+os.environ.setdefault(
+    "CELERY_BROKER_URL", os.environ.get("TEST_CELERY_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+)
 
 os.environ.setdefault("REDIS_MAX_CONNECTIONS", "1500")  # bursts of ~1,000 threads in one process
 

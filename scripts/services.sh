@@ -36,7 +36,20 @@ else
   exit 1
 fi
 
-if local_host "$redis_host" && [ "$redis_port" = "${SALE_REDIS_PORT:-6380}" ]; then
+if [ -n "${REDIS_CLUSTER_NODES:-}" ]; then
+  # Redis Cluster mode (docs/scale-out.md): the shop uses these nodes, not REDIS_URL.
+  answering=""
+  for node in ${REDIS_CLUSTER_NODES//,/ }; do
+    port_open "${node%:*}" "${node##*:}" && { answering=$node; break; }
+  done
+  if [ -n "$answering" ]; then
+    echo "Redis Cluster: $answering answers (REDIS_CLUSTER_NODES=$REDIS_CLUSTER_NODES)"
+  else
+    echo "No node of REDIS_CLUSTER_NODES=$REDIS_CLUSTER_NODES answers; start the cluster" \
+         "(scripts/redis_cluster.sh start for one on loopback) or unset the variable." >&2
+    exit 1
+  fi
+elif local_host "$redis_host" && [ "$redis_port" = "${SALE_REDIS_PORT:-6380}" ]; then
   "$(dirname "$0")/sale_redis.sh" start  # `make run`'s own Redis, with the append-only file on
 elif port_open "$redis_host" "$redis_port"; then
   echo "Redis: answering on $redis_host:$redis_port"
@@ -52,6 +65,36 @@ else
   echo "or point REDIS_URL at a server (redis://HOST:PORT/DB)." >&2
   exit 1
 fi
+
+# RabbitMQ is Celery's broker by default (CELERY_BROKER_URL, docs/scale-out.md); a redis://
+# broker URL is checked by the Redis block above only when it is REDIS_URL's server.
+broker_url=${CELERY_BROKER_URL:-amqp://guest:guest@127.0.0.1:5672//}
+case "$broker_url" in
+  amqp://*|amqps://*|pyamqp://*)
+    broker_hostport=$(python3 -c "from urllib.parse import urlsplit as u; x=u('$broker_url'); print(x.hostname or '127.0.0.1', x.port or 5672)")
+    read -r broker_host broker_port <<<"$broker_hostport"
+    if port_open "$broker_host" "$broker_port"; then
+      echo "RabbitMQ: answering on $broker_host:$broker_port"
+    elif local_host "$broker_host" && command -v rabbitmq-server >/dev/null 2>&1; then
+      echo "RabbitMQ: not running, starting it"
+      if command -v rabbitmqctl >/dev/null 2>&1 && rabbitmqctl status >/dev/null 2>&1; then
+        : # the node runs but does not listen yet: wait below
+      else
+        { command -v service >/dev/null 2>&1 && service rabbitmq-server start >/dev/null 2>&1; } \
+          || rabbitmq-server -detached >/dev/null 2>&1 || true
+      fi
+      for _ in $(seq 1 120); do port_open "$broker_host" "$broker_port" && break; sleep 0.5; done
+      port_open "$broker_host" "$broker_port" || {
+        echo "RabbitMQ did not come up on $broker_host:$broker_port within 60 s (see /var/log/rabbitmq/)" >&2; exit 1; }
+      echo "RabbitMQ: started on $broker_host:$broker_port"
+    else
+      echo "No RabbitMQ on $broker_host:$broker_port (Celery's broker). Install and start one:" >&2
+      echo "  sudo apt-get install rabbitmq-server && sudo service rabbitmq-server start" >&2
+      echo "or use a Redis broker: CELERY_BROKER_URL=redis://127.0.0.1:6379/1" >&2
+      exit 1
+    fi
+    ;;
+esac
 
 # ZooKeeper and etcd serve the lock backends of the same names (docs/locks.md). The shop
 # runs without them unless a job's lock is set to use one (LOCK_*_BACKEND); the test

@@ -2,7 +2,8 @@
 # System packages the project needs beyond Python: the MariaDB client headers that
 # mysqlclient compiles against, Chromium for the browser test, wrk for the benchmark,
 # libfaketime for the chaos suite's clock-skew scenario, ZooKeeper (with a JRE) and etcd for
-# the lock backends of the same names (their tests start private servers from these).
+# the lock backends of the same names (their tests start private servers from these),
+# RabbitMQ for Celery and redis-cli for `make test-cluster`.
 # Installs what is missing when run as root on Debian/Ubuntu; otherwise says what to run.
 set -euo pipefail
 
@@ -16,6 +17,8 @@ command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 ls /usr/lib/*-linux-gnu/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(faketime)
 { [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; } || missing+=(zookeeper)
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
+command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)  # Celery's broker (docs/scale-out.md)
+command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)  # make test-cluster: redis-cli --cluster create
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
