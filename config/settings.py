@@ -10,7 +10,7 @@ from pathlib import Path
 import environ
 
 from config.logs import log_format, logging_config
-from config.settings_libs import *  # noqa: F403 - django-axes (config/settings_libs.py)
+from config.settings_libs import *  # noqa: F403 - django-axes and django-prometheus (config/settings_libs.py)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",  # Swagger UI served from here: the docs work offline, under the CSP
     "csp",
     "axes",  # failed-login lockout (accounts/lockout.py)
+    "django_prometheus",  # request, DB and cache metrics on /metrics beside the shop's own
     "core",
     "locks",
     "accounts",
@@ -46,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",  # first: times the whole stack
     "core.request_id.RequestIdMiddleware",  # X-Request-ID in and out, bound to every log line (core/request_id.py)
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -59,6 +61,7 @@ MIDDLEWARE = [
     "core.pages.FriendlyErrorsMiddleware",  # a page's bare 405 becomes an explanation (core/pages.py)
     "core.outage.OutageMiddleware",  # MariaDB/Redis down under a page: 503 "try again", not 500 (core/outage.py)
     "axes.middleware.AxesMiddleware",  # a locked-out login's answer (accounts/lockout.py)
+    "django_prometheus.middleware.PrometheusAfterMiddleware",  # last: per-view counts and latency
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -146,6 +149,7 @@ if REDIS_CLUSTER_NODES:
     CACHES["default"]["OPTIONS"].update(
         CONNECTION_FACTORY="core.redis_cluster.ClusterConnectionFactory", CLUSTER_RETRIES=REDIS_CLUSTER_RETRIES
     )
+instrument(DATABASES, CACHES)  # noqa: F405 - django-prometheus's MySQL and django-redis wrappers
 # Sessions live in Redis and are written through to the DB, so a Redis restart in the
 # middle of a sale does not log every customer out or empty their carts.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

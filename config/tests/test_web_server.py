@@ -153,6 +153,14 @@ def _sample(body, name, labels=""):
     return None if match is None else float(match.group(1))
 
 
+def _labelled(body, name, **labels):
+    """The sample of `name` with exactly these labels, in whatever order they are printed."""
+    for match in re.finditer(rf"^{re.escape(name)}\{{([^}}]*)\}} (\S+)$", body, re.MULTILINE):
+        if dict(re.findall(r'(\w+)="([^"]*)"', match.group(1))) == labels:
+            return float(match.group(2))
+    return None
+
+
 def test_every_scrape_reads_the_totals_of_both_workers(gunicorn):
     base, metrics_dir = gunicorn["base"], gunicorn["metrics_dir"]
     warmed = 0
@@ -173,6 +181,18 @@ def test_every_scrape_reads_the_totals_of_both_workers(gunicorn):
     assert len(starts) == 1 and None not in starts, starts  # the gunicorn master's, whichever worker answers
     written = {_sample(body, "seckill_writer_orders_written_total") for _, body in bodies}
     assert written == {float(warmed)}, written  # each purchase's worker wrote its order (eager writer)
+    # django-prometheus counts in the same files: its request counter adds up both workers too.
+    answered = {
+        _labelled(
+            body,
+            "django_http_responses_total_by_status_view_method_total",
+            status="201",
+            view="api:sale-purchase",
+            method="POST",
+        )
+        for _, body in bodies
+    }
+    assert answered == {float(warmed)}, answered
     for _, body in bodies:
         assert "# HELP seckill_writer_waiting_intents" in body  # the lag collector is on the served registry
         assert 'seckill_reconciliation_open_discrepancies{kind="oversold"} 0.0' in body
