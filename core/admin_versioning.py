@@ -5,6 +5,10 @@ transaction, the row is locked (SELECT ... FOR UPDATE) and its version compared:
 anyone saved it meanwhile, or a sale took stock from it, the editor gets the form back
 with an error instead of silently overwriting the other change. The lock is held until
 the save commits, so the check and the write cannot be separated by another writer.
+
+Kept rather than swapped for django-concurrency: the `version` column is also the
+services' optimistic lock (core/versioning.py), and docs/what-we-use.md lists why that
+library does not fit it.
 """
 
 from django import forms
