@@ -18,6 +18,9 @@ run: export SITE_URL := $(or $(SITE_URL),http://127.0.0.1:$(or $(PORT),8000))
 # warnings only (a beat job runs every 5 s); VERBOSE=1 make run for INFO.
 run: export DEBUG := $(or $(DEBUG),0)
 run: export CELERY_LOGLEVEL := $(or $(CELERY_LOGLEVEL),$(if $(VERBOSE),INFO,WARNING))
+# Readable log lines on the terminal; production's default is one JSON object a line
+# (config/logs.py): LOG_FORMAT=json make run to see those.
+run: export LOG_FORMAT := $(or $(LOG_FORMAT),console)
 # Every process (web workers, Celery, the order writer) writes its metrics here and
 # /metrics adds them up (config/metrics.py); emptied at each start, as prometheus_client
 # needs, and given to the four processes only (the set-up commands before them count nothing).
@@ -31,7 +34,8 @@ run: setup migrate
 	@echo ""
 	@echo "  Flash Shop is starting on http://127.0.0.1:$${PORT:-8000}/  (admin: /admin/, API docs: /api/docs/)"
 	@echo "  Log in with the demo accounts printed above. Ctrl-C stops web, worker, beat and the order writer."
-	@echo "  DEBUG=$$DEBUG (DEBUG=1 make run for Django's debug pages); VERBOSE=1 make run for Celery's INFO log."
+	@echo "  DEBUG=$$DEBUG (DEBUG=1 make run for Django's debug pages); VERBOSE=1 make run for Celery's INFO log;"
+	@echo "  LOG_FORMAT=$$LOG_FORMAT (LOG_FORMAT=json make run for production's JSON lines)."
 	@echo ""
 	PROMETHEUS_MULTIPROC_DIR="$(METRICS_DIR)" $(BIN)/honcho start --port $${PORT:-8000}
 

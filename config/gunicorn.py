@@ -9,9 +9,32 @@ them can still make a page wait; in production a reverse proxy in front (nginx) 
 those. With PROMETHEUS_MULTIPROC_DIR set (`make run` creates it fresh), each
 worker writes its metrics to files there and config/metrics.py adds them up; when a
 worker exits, its live gauges are dropped here so a restarted worker is not counted twice.
+gunicorn's own log and its access log go through the shop's log formatter (config/logs.py):
+JSON lines, one per request with its status, duration and request id; LOG_FORMAT=console
+(or DEBUG=1) for readable ones.
 """
 
 import os
+
+from gunicorn.glogging import Logger
+
+from config.logs import formatter, log_format
+
+
+class StructuredLogger(Logger):
+    """gunicorn's own handlers (where --access-logfile and --error-logfile say, at --log-level),
+    with the shop's formatter: the access line becomes fields (config/logs.py)."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        debug = os.environ.get("DEBUG", "").lower() in ("1", "true", "yes", "on", "y")
+        structured = formatter(log_format(requested=os.environ.get("LOG_FORMAT", ""), debug=debug), gunicorn=True)
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(structured)
+
+
+logger_class = StructuredLogger
 
 
 def child_exit(server, worker):

@@ -1,3 +1,5 @@
+import time
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
@@ -8,7 +10,7 @@ from rest_framework.views import APIView
 from core.http import client_ip, idempotency_key_from
 from core.openapi import IDEMPOTENCY_HEADER, ErrorSerializer
 from orders.serializers import OrderOutputSerializer, PendingOrderOutputSerializer, order_payload, pending_payload
-from seckill import cache, purchase_token, selectors
+from seckill import cache, purchase_token, selectors, telemetry
 from seckill.errors import SoldOut
 from seckill.purchase import purchase
 from seckill.serializers import PurchaseInputSerializer, SaleOutputSerializer
@@ -78,10 +80,13 @@ class PurchaseApi(APIView):
         },
     )
     def post(self, request, activity_id):
+        started = time.perf_counter()
         if cache.is_sold_out(activity_id):
             # Most requests of a sale arrive after the sell-out: answer them before any
             # parsing or check. The flag lives in this process and expires in about a
-            # second (seckill/cache.py), so returned units still sell.
+            # second (seckill/cache.py), so returned units still sell. Counted and logged
+            # like every other answer (purchase() does it for the rest).
+            telemetry.purchase_done(activity_id, request.user.pk, SoldOut.code, started)
             return Response(SOLD_OUT_BODY, status=SoldOut.status)
         data = PurchaseInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

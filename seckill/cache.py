@@ -75,6 +75,12 @@ def sale_info(activity_id):
     return info
 
 
+def is_known(activity_id):
+    """True if this process has loaded the sale's settings once (fresh or not): no lookup, a dict read."""
+    cached = _sales.get(activity_id)
+    return cached is not None and cached[1] is not None
+
+
 def forget_sale(activity_id):
     _sales.pop(activity_id, None)
     _sold_out_until.pop(activity_id, None)

@@ -15,6 +15,10 @@ writer (seckill/writer.py) in batches. The database still refuses an oversell, a
 over the limit and a second order for one intent on its own (seckill/services/
 order_write.py), so Redis is the fast gate, never the only guard. What each
 acknowledgement level promises on a crash: docs/architecture.md, "Durability".
+
+Every answer, success or refusal, is counted, timed and logged once, in process memory
+(seckill/telemetry.py): one JSON line with the sale, the customer, the outcome code and
+the request id, no extra network call.
 """
 
 import logging
@@ -24,10 +28,11 @@ import uuid
 from django.db import DatabaseError
 from django.utils import timezone
 
+from core.errors import ShopError
 from core.redis_errors import REDIS_ERRORS
 from orders.models import Order, new_order_number
 from orders.rows import order_as_written
-from seckill import cache, intents, keys, purchase_token, services, shared_ip, stock, writer
+from seckill import cache, intents, keys, purchase_token, services, shared_ip, stock, telemetry, writer
 from seckill.conf import conf
 from seckill.errors import Ended, LimitReached, NotFound, NotStarted, RateLimited, SoldOut, Unavailable
 from seckill.models import SeckillRefusal
@@ -49,9 +54,18 @@ def purchase(*, activity_id, user, quantity, idempotency_key=None, client_ip=Non
     purchase token when the shop requires one (seckill/purchase_token.py); `client_ip`
     the address the rate limit and the shared-IP rule count by.
     """
-    purchase_token.require(token, user_id=user.pk, activity_id=activity_id)
-    with shared_ip.buyer_slot(activity_id=activity_id, user_id=user.pk, client_ip=client_ip):
-        return _purchase(activity_id, user, quantity, idempotency_key, client_ip)
+    started, code = time.perf_counter(), "error"
+    try:
+        purchase_token.require(token, user_id=user.pk, activity_id=activity_id)
+        with shared_ip.buyer_slot(activity_id=activity_id, user_id=user.pk, client_ip=client_ip):
+            result = _purchase(activity_id, user, quantity, idempotency_key, client_ip)
+        code = telemetry.outcome_of(result)
+        return result
+    except ShopError as exc:
+        code = exc.code
+        raise
+    finally:
+        telemetry.purchase_done(activity_id, user.pk, code, started)
 
 
 def _purchase(activity_id, user, quantity, idempotency_key, client_ip):

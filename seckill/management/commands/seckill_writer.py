@@ -1,14 +1,18 @@
 """`manage.py seckill_writer`: the order writer (seckill/writer.py), a long-running process.
 
 Run one or more (the Procfile runs one); they share each sale's intents through a Redis
-consumer group. SIGTERM or SIGINT finishes the batch in hand, then exits.
+consumer group. SIGTERM or SIGINT finishes the batch in hand, then exits. Its log lines
+are JSON like the web's (config/logs.py), each with `process: seckill_writer` and the
+writer's consumer name.
 """
 
 import signal
 import threading
 
 from django.core.management.base import BaseCommand
+from structlog.contextvars import bind_contextvars
 
+from seckill import intents
 from seckill.writer import BLOCK_MS, MAX_BATCH, Writer
 
 
@@ -24,4 +28,6 @@ class Command(BaseCommand):
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        consumer = consumer or intents.consumer_name()
+        bind_contextvars(process="seckill_writer", consumer=consumer)
         Writer(consumer=consumer, max_batch=max_batch, block_ms=block_ms).run(stop)
