@@ -15,6 +15,28 @@
     if (el) el.textContent = value === null || value === undefined ? "—" : String(value);
   }
 
+  function ms(value) { return value < 10 ? value.toFixed(1) + " ms" : Math.round(value) + " ms"; }
+
+  // "ok 12 · sold_out 340 · rate_limited 5": accepted answers first, then refusals by count.
+  var ACCEPTED = ["ok", "confirming", "replayed"];
+  function codes(el, answers) {
+    var names = Object.keys(answers).sort(function (a, b) {
+      var ia = ACCEPTED.indexOf(a), ib = ACCEPTED.indexOf(b);
+      if (ia !== ib) return (ia === -1 ? 99 : ia) - (ib === -1 ? 99 : ib);
+      return answers[b] - answers[a];
+    });
+    if (!names.length) { el.textContent = "none yet"; return; }
+    el.replaceChildren.apply(el, names.map(function (name) {
+      var span = document.createElement("span");
+      span.className = "code";
+      span.setAttribute("data-code", name);
+      var count = document.createElement("b");
+      count.textContent = String(answers[name]);
+      span.append(name.replace(/_/g, " ") + " ", count);
+      return span;
+    }));
+  }
+
   function polyline(cls, values, max) {
     var line = root.querySelector("polyline." + cls);
     var step = 600 / (POINTS - 1);
@@ -42,6 +64,12 @@
     show("writer", data.writer_waiting === null ? null :
       data.writer_waiting + (data.writer_waiting ? " (oldest " + data.writer_oldest_s.toFixed(1) + " s)" : ""));
     show("open_reservation_units", data.open_reservation_units);
+    var latency = data.latency || {};
+    show("latency", latency.p50_ms === null || latency.p50_ms === undefined ? null :
+      ms(latency.p50_ms) + " / " + ms(latency.p99_ms));
+    show("latency_note", latency.purchases === null || latency.purchases === undefined ? "waiting for a second reading" :
+      latency.purchases + " purchases in the last " + latency.window_s + " s");
+    codes(field("answers"), data.answers || {});
     var refused = Object.keys(data.refused).map(function (code) { return code + ": " + data.refused[code]; });
     show("refused", refused.length ? refused.join(", ") : "0");
     show("stock_returned", data.stock_returned);
