@@ -21,7 +21,7 @@ come back to `purchase()` as its outcome, so they are counted here without touch
 The sale label is only ever the id of a sale this process has loaded (seckill/cache.py);
 any other id counts under "other", so requests for made-up ids cannot grow the metrics.
 
-Cost per call, log line included: docs/operations.md, "Logs" (about 35 µs of CPU on a
+Cost per call, log line included: docs/operations.md, "Logs" (46 µs of CPU on a
 busy shared 2-core machine).
 """
 
