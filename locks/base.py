@@ -87,6 +87,12 @@ class Lock(abc.ABC):
         """
         return f"{self.backend}:{self.name}"
 
+    def _check_fence_resource(self):
+        """A fencing backend's lock name must fit FencingToken.resource (255 characters)."""
+        room = 255 - len(self.backend) - 1
+        if len(self.fence_resource) > 255:
+            raise ValueError(f"a {self.backend} lock name goes into FencingToken.resource: at most {room} characters")
+
     @abc.abstractmethod
     def acquire(self, blocking=None, timeout=None):
         """Take the lock. Returns False when it stays busy (at once if not blocking, else after `timeout` s).

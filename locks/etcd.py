@@ -102,8 +102,7 @@ class EtcdLock(Lock):
     ):
         super().__init__(name, blocking=blocking, blocking_timeout=blocking_timeout, metric_label=metric_label)
         self.ttl = check_seconds(ttl, "ttl")
-        if len(self.fence_resource) > 255:
-            raise ValueError("an etcd lock name is part of a FencingToken.resource: at most 250 characters")
+        self._check_fence_resource()
         self.url = url or settings.ETCD_URL
         self.prefix = f"{prefix or getattr(settings, 'LOCKS_ETCD_PREFIX', 'flashshop/locks/')}{name}/"
         self.auto_renew = auto_renew

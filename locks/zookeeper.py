@@ -215,8 +215,7 @@ class ZooKeeperLock(Lock):
     ):
         super().__init__(name, blocking=blocking, blocking_timeout=blocking_timeout, metric_label=metric_label)
         self.ttl = check_seconds(ttl, "ttl")
-        if len(self.fence_resource) > 255:
-            raise ValueError("a zookeeper lock name is part of a FencingToken.resource: at most 245 characters")
+        self._check_fence_resource()
         self.hosts = hosts or settings.ZOOKEEPER_HOSTS
         root = (root or getattr(settings, "LOCKS_ZOOKEEPER_ROOT", "/flashshop/locks")).rstrip("/")
         self.directory = f"{root}/{quote(name, safe=':@').replace('.', '%2E')}"
