@@ -30,7 +30,7 @@ from orders.models import Order
 from reconciliation import checks, runner
 from reconciliation.models import Discrepancy, ReconciliationRun
 from reconciliation.tasks import reconcile_ended_sales, reconcile_nightly
-from seckill import keys, purchase, services, stock
+from seckill import intents, keys, purchase, services, stock, writer
 from seckill.errors import SoldOut
 from seckill.models import SeckillActivity
 from seckill.tests.conftest import create_customers, create_sale
@@ -314,6 +314,27 @@ def test_intents_waiting_for_the_writer_and_reservations_inside_the_grace_period
     plant_reservation(activity, in_flight, age_s=5)
 
     assert reconcile().findings == []
+
+
+def test_an_old_intent_written_while_the_check_runs_is_not_reported_stranded(settings, monkeypatch):
+    """The writer commits and settles an old intent after the open entries were read and
+    before the stream is: its order is there, the unit is sold, nothing is stranded."""
+    settings.SECKILL_ACK = "reserved"
+    activity = create_sale(stock=5)
+    [customer] = create_customers(1)
+    buy(activity, customer)
+    rid = next(iter(stock.reservations(activity.pk))).reservation_id
+    stock.redis().hset(keys.reservations(activity.pk), rid, f"{customer.pk}:1:1")  # as if reserved long ago
+    read_stream = intents.waiting_reservations
+
+    def writer_then_stream(activity_id, *args, **kwargs):
+        writer.drain(activity_id)
+        return read_stream(activity_id, *args, **kwargs)
+
+    monkeypatch.setattr(intents, "waiting_reservations", writer_then_stream)
+    outcome = reconcile(fix=True)
+    assert found(outcome, "stranded_reservation") == [] and outcome.repairs == []
+    assert Order.objects.count() == 1 and stock.remaining(activity.pk) == 4
 
 
 def test_orders_of_a_sale_that_does_not_exist_are_found():
