@@ -50,14 +50,22 @@ def parse_nodes(text):
 
 
 class _Pipeline(ClusterPipeline):
+    """A non-transactional cluster pipeline that also takes TIME and EVALSHA, which redis-py blocks."""
+
     def time(self):
-        """TIME from any one node: redis-py blocks keyless commands in a cluster pipeline, and
-        the writers' lag (seckill/intents.py) reads the clock in the same round trip as the stream."""
+        """TIME from any one node: the writers' lag (seckill/intents.py) reads the clock in the
+        same round trip as the stream."""
         return self.execute_command("TIME")
+
+    def evalsha(self, sha, numkeys, *keys_and_args):
+        """A script routed by its keys like any keyed command: every script of the shop has
+        all its keys in one slot (the bench pipelines purchase.lua, bench/writer_phase.py).
+        The script must be loaded on the masters first (SCRIPT LOAD goes to all of them)."""
+        return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
 
 
 class ShopRedisCluster(RedisCluster):
-    """redis-py's RedisCluster whose MGET works across slots and whose pipelines take TIME.
+    """redis-py's RedisCluster whose MGET works across slots and whose pipelines take TIME and EVALSHA.
 
     MGET is one per slot (redis-py's mget_nonatomic), so django-redis's get_many works on
     keys of any slots; it is atomic per slot only, which no caller relies on.
