@@ -45,6 +45,14 @@ BEAT_SCHEDULE = {
         "task": "seckill.tasks.release_stranded_reservations",
         "schedule": 60.0,
     },
+    # A bucketed sale's stock transfer whose mover stopped between its two steps (the
+    # units taken from the reserve or a bucket, not yet added to the target) is finished
+    # here (seckill/buckets.py); the target applies a transfer id once, so a run racing
+    # the mover or another run adds nothing twice.
+    "seckill-finish-stock-transfers": {
+        "task": "seckill.tasks.finish_stock_transfers",
+        "schedule": 10.0,
+    },
     # An ended sale's units that were neither sold nor held go back to the product's free
     # stock, once every accepted purchase is written (seckill/services/lifecycle.py). The
     # return is a conditional UPDATE on returned_at IS NULL, so two runs return once.

@@ -27,7 +27,7 @@ from django.utils import timezone
 from locks import LockAcquireTimeout, held, lock_for
 from reconciliation import checks, recording
 from reconciliation.models import Discrepancy, DiscrepancyKind, ReconciliationRun
-from seckill import services, stock
+from seckill import buckets, services, stock
 from seckill.models import SeckillActivity
 
 log = logging.getLogger(__name__)
@@ -247,8 +247,21 @@ def _stranded_sales(findings):
     return sorted({f.activity_id for f in findings if f.kind == DiscrepancyKind.STRANDED_RESERVATION})
 
 
+def _transfer_sales(findings):
+    return sorted(
+        {
+            f.activity_id
+            for f in findings
+            if f.kind == DiscrepancyKind.STOCK_DRIFT and f.detail.get("reason") == "unfinished_transfer"
+        }
+    )
+
+
 def _plan_repairs(findings):
     plan = [
+        {"action": "finish_transfers", "activity_id": sale_id, "planned": True} for sale_id in _transfer_sales(findings)
+    ]
+    plan += [
         {"action": "release_stranded", "activity_id": sale_id, "planned": True} for sale_id in _stranded_sales(findings)
     ]
     resync, refused = _resync_targets(findings)
@@ -269,6 +282,9 @@ def _repair(scope, run, findings, recorded):
     """Give stranded units back, then re-sync drifted sales, then read each touched sale's
     books again: a finding is marked resolved only if the repair made it go away."""
     repairs = []
+    for sale_id in _transfer_sales(findings):  # step 2 applies a transfer once, however often it runs
+        finished = buckets.finish_transfers(sale_id, older_than_ms=0)
+        repairs.append({"action": "finish_transfers", "activity_id": sale_id, "finished": finished})
     for sale_id in _stranded_sales(findings):
         released = services.release_stranded_reservations(activity_id=sale_id, older_than_s=scope.grace_seconds)
         repairs.append({"action": "release_stranded", "activity_id": sale_id, "reservation_ids": released})
@@ -297,7 +313,11 @@ def _repair(scope, run, findings, recorded):
     released_ids = {rid for r in repairs if r["action"] == "release_stranded" for rid in r["reservation_ids"]}
     repaired = []
     for finding in findings:
-        if finding.kind == DiscrepancyKind.STRANDED_RESERVATION:
+        if finding.kind == DiscrepancyKind.STOCK_DRIFT and finding.detail.get("reason") == "unfinished_transfer":
+            left = {t["transfer_id"] for t in buckets.in_flight(finding.activity_id)}
+            if finding.detail["transfer_id"] not in left:
+                repaired.append(finding.fingerprint)
+        elif finding.kind == DiscrepancyKind.STRANDED_RESERVATION:
             ids = {r["reservation_id"] for r in finding.detail["reservations"]}
             if ids <= released_ids or _no_longer_open(finding.activity_id, ids):
                 repaired.append(finding.fingerprint)

@@ -12,7 +12,7 @@ from seckill import intents, monitor, sale_rows, services, stock
 from seckill.models import SeckillActivity, SeckillOrder, SeckillRefusal
 
 # Fields frozen once the units are set aside, and once customers can buy.
-FROZEN_WHEN_PUBLISHED = ("product", "stock_total", "per_user_limit")
+FROZEN_WHEN_PUBLISHED = ("product", "stock_total", "per_user_limit", "bucket_count")
 FROZEN_WHEN_LIVE = ("starts_at", "ends_at", "payment_minutes", "price")
 # Shown on the change page, never edited: the sale as it is right now.
 LIVE_STATE = (
@@ -50,7 +50,7 @@ class SeckillActivityAdmin(VersionedModelAdmin):
 
     fieldsets = (
         (None, {"fields": ("title", "product", "price", "is_enabled")}),
-        ("Stock and limits", {"fields": ("stock_total", "per_user_limit", "payment_minutes")}),
+        ("Stock and limits", {"fields": ("stock_total", "per_user_limit", "payment_minutes", "bucket_count")}),
         ("Window", {"fields": ("starts_at", "ends_at")}),
         ("Live state", {"fields": (*LIVE_STATE, "loaded_version")}),
     )

@@ -34,6 +34,8 @@ class SaleInfo:
     payment_minutes: int
     is_enabled: bool
     is_published: bool
+    bucket_count: int = 1
+    stock_total: int = 0
 
 
 log = logging.getLogger(__name__)
@@ -62,14 +64,29 @@ def sale_info(activity_id):
             "payment_minutes",
             "is_enabled",
             "published_at",
+            "bucket_count",
+            "stock_total",
         )
         .first()
     )
     info = None
     if row:
-        product_id, slug, name, title, price, limit, starts, ends, payment, enabled, published = row
+        product_id, slug, name, title, price, limit, starts, ends, payment, enabled, published, buckets, total = row
         info = SaleInfo(
-            activity_id, product_id, slug, name, title, price, limit, starts, ends, payment, enabled, bool(published)
+            activity_id,
+            product_id,
+            slug,
+            name,
+            title,
+            price,
+            limit,
+            starts,
+            ends,
+            payment,
+            enabled,
+            bool(published),
+            buckets,
+            total,
         )
     _sales[activity_id] = (now + conf().meta_cache_seconds, info)
     return info

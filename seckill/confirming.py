@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.redis_errors import REDIS_ERRORS
 from orders.pending import REFUSED, PendingOrder
-from seckill import cache, intents, stock
+from seckill import buckets, cache, intents, stock
 from seckill.models import SeckillActivity, SeckillRefusal
 from seckill.outcome import pending_of
 
@@ -35,7 +35,7 @@ def find(*, user, number):
     live = SeckillActivity.objects.filter(published_at__isnull=False, ends_at__gte=since).values_list("pk", flat=True)
     for activity_id in live:
         try:
-            found = intents.pending_order(activity_id, number)
+            found = intents.pending_order(buckets.home(activity_id, user.pk), number)
         except REDIS_ERRORS:
             return None
         if found is not None and found[1] == user.pk:

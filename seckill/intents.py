@@ -19,7 +19,7 @@ from decimal import Decimal
 from django.utils import timezone
 from redis.exceptions import ResponseError
 
-from seckill import keys, stock
+from seckill import buckets, keys, stock
 from seckill.conf import conf
 from seckill.models import SeckillActivity
 
@@ -185,8 +185,12 @@ class Lag:
 
 
 def lag(activity_id, client=None):
-    """How far the writers are behind on one sale (two commands, one round trip)."""
+    """How far the writers are behind on one sale (two commands, one round trip; one per
+    bucket of a bucketed sale, whose streams are summed)."""
     client = client or stock.redis()
+    if isinstance(activity_id, int) and buckets.count(activity_id) > 1:
+        lags = [lag(space, client) for space in buckets.spaces(activity_id)]
+        return Lag(sum(x.waiting for x in lags), max(x.oldest_age_s for x in lags))
     stream = keys.intents(activity_id)
     pipe = client.pipeline(transaction=False)
     pipe.xlen(stream)
@@ -203,6 +207,14 @@ def lag(activity_id, client=None):
 def waiting_reservations(activity_id, limit=10_000, client=None):
     """Reservation ids whose intent is still in the stream, or None if more than `limit` wait."""
     client = client or stock.redis()
+    if isinstance(activity_id, int) and buckets.count(activity_id) > 1:
+        found = set()
+        for space in buckets.spaces(activity_id):
+            part = waiting_reservations(space, limit, client)
+            if part is None:
+                return None
+            found |= part
+        return found
     stream = keys.intents(activity_id)
     if client.xlen(stream) > limit:
         return None

@@ -7,6 +7,11 @@
 - I3 per-customer limit: `SeckillQuota.units_held` carries the activity's limit in
   the same row and a CHECK keeps units_held <= unit_limit, so a second order over the
   limit fails in the database even if the Redis counters or the lock were lost.
+- with stock buckets (bucket_count > 1) the pool is split: the sale row's
+  stock_available is the reserve and each SeckillStockBucket row holds one bucket's
+  units, each with its own CHECK (>= 0); the rows are a partition of the units not yet
+  ordered, so their sum is stock_total minus the live and returned units and the
+  database alone still refuses an oversell (seckill/services/order_write.py).
 - I4 nothing lost / no duplicate: `SeckillOrder.reservation_id` is unique, so one
   reservation can never become two orders, however often a task is delivered.
 """
@@ -15,7 +20,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -28,6 +33,7 @@ from django.utils import timezone
 # every burst. Sales are never deleted (PROTECT, enforced by Django) and reconciliation
 # checks that every order points at an existing sale.
 HOT_ROW_FK = False
+MAX_BUCKETS = 16  # seckill/keys.py MAX_BUCKETS
 
 
 class SeckillActivity(models.Model):
@@ -76,6 +82,17 @@ class SeckillActivity(models.Model):
     stock_returned = models.PositiveIntegerField(
         "units returned to the product", default=0, editable=False, help_text="After the sale ended."
     )
+    # A hot sale's stock split over buckets, each in its own Redis Cluster slot
+    # (docs/scale-out.md "Hot-sale buckets"); 1 = one key space, as before buckets.
+    bucket_count = models.PositiveSmallIntegerField(
+        "stock buckets",
+        default=1,
+        validators=[
+            MinValueValidator(1, "A sale needs at least one stock bucket."),
+            MaxValueValidator(MAX_BUCKETS, f"At most {MAX_BUCKETS} stock buckets per sale."),
+        ],
+        help_text="Split a very hot sale's stock over several Redis Cluster masters; 1 for most sales.",
+    )
     version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -115,6 +132,11 @@ class SeckillActivity(models.Model):
                 violation_error_message="The sale price must be more than zero.",
             ),
             models.CheckConstraint(
+                condition=Q(bucket_count__gte=1) & Q(bucket_count__lte=MAX_BUCKETS),
+                name="seckill_bucket_count_in_range",
+                violation_error_message=f"A sale has between 1 and {MAX_BUCKETS} stock buckets.",
+            ),
+            models.CheckConstraint(
                 condition=Q(payment_minutes__gte=1),
                 name="seckill_payment_window_positive",
                 violation_error_message="Customers need at least one minute to pay.",
@@ -144,6 +166,13 @@ class SeckillActivity(models.Model):
                 f"This sale would be over before it is saved: it ends {ends:%Y-%m-%d %H:%M}, "
                 "which is in the past. Choose an end in the future."
             )
+        if not self._state.adding and self.bucket_count:
+            before = SeckillActivity.objects.filter(pk=self.pk).values_list("bucket_count", "published_at").first()
+            if before is not None and before[1] is not None and before[0] != self.bucket_count:
+                errors["bucket_count"] = (
+                    f"This sale is already published with {before[0]} stock bucket(s); its units are "
+                    "split that way in Redis and the database, so the number of buckets cannot change now."
+                )
         product = self.product if self.product_id else None
         if product is not None and self.price is not None and self.price >= product.price:
             errors["price"] = f"The sale price must be below the regular price (€{product.price})."
@@ -179,6 +208,32 @@ class SeckillActivity(models.Model):
             return self.Status.UPCOMING
         left = self.stock_available if remaining is None else remaining
         return self.Status.SOLD_OUT if left <= 0 else self.Status.LIVE
+
+
+class SeckillStockBucket(models.Model):
+    """One bucket's share of a bucketed sale's DB pool (SeckillActivity.bucket_count > 1).
+
+    The order writer of bucket i takes its batch's units from row i, and only when the
+    row holds too few from the reserve (the sale row) and then the other rows, all in
+    its own transaction (seckill/services/order_write.py). Writers of different buckets
+    thus update different rows; the CHECK keeps every row >= 0, so the sum of the rows
+    and the reserve can never go below zero, which is I1 in the database.
+    """
+
+    activity = models.ForeignKey(
+        SeckillActivity, on_delete=models.CASCADE, related_name="stock_buckets", db_constraint=HOT_ROW_FK
+    )
+    index = models.PositiveSmallIntegerField()
+    stock_available = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("activity", "index"), name="seckill_stock_bucket_unique"),
+            models.CheckConstraint(condition=Q(stock_available__gte=0), name="seckill_stock_bucket_not_negative"),
+        ]
+
+    def __str__(self):
+        return f"bucket {self.index} of sale {self.activity_id}: {self.stock_available}"
 
 
 class SeckillOrder(models.Model):

@@ -40,7 +40,7 @@ from django.views.decorators.cache import never_cache
 
 from core.redis_errors import REDIS_ERRORS
 from orders.models import Order
-from seckill import intents, keys, stock, telemetry
+from seckill import buckets, intents, keys, stock, telemetry
 from seckill.models import SeckillActivity, SeckillOrder, SeckillRefusal
 from seckill.services import open_reservations
 
@@ -80,7 +80,7 @@ def _redis_figures(activity_id):
         client = stock.redis()
         remaining = stock.remaining(activity_id)
         lag = intents.lag(activity_id, client=client)
-        entries = client.hlen(keys.reservations(activity_id))
+        entries = sum(client.hlen(keys.reservations(space)) for space in buckets.spaces(activity_id))
         open_units = None
         if entries <= MAX_RESERVATIONS_COUNTED:
             open_units = sum(e.quantity for e in open_reservations(activity_id)[0])

@@ -32,7 +32,7 @@ from core.errors import ShopError
 from core.redis_errors import REDIS_ERRORS
 from orders.models import Order, new_order_number
 from orders.rows import order_as_written
-from seckill import cache, intents, keys, purchase_token, services, shared_ip, stock, telemetry, writer
+from seckill import buckets, cache, intents, keys, purchase_token, services, shared_ip, stock, telemetry, writer
 from seckill.conf import conf
 from seckill.errors import Ended, LimitReached, NotFound, NotStarted, RateLimited, SoldOut, Unavailable
 from seckill.models import SeckillRefusal
@@ -84,8 +84,10 @@ def _purchase(activity_id, user, quantity, idempotency_key, client_ip):
         raise SoldOut()
 
     reservation_id, number = uuid.uuid4().hex, new_order_number()
+    # A bucketed sale: the customer's home bucket (seckill/buckets.py); else the sale's keys.
+    space = keys.home_space(sale.id, user.pk, sale.bucket_count) if sale.bucket_count > 1 else None
 
-    def reserve():
+    def reserve(rate_limited=True):
         try:
             return stock.reserve(
                 sale=sale,
@@ -95,6 +97,8 @@ def _purchase(activity_id, user, quantity, idempotency_key, client_ip):
                 number=number,
                 client_ip=client_ip,
                 idempotency_key=idempotency_key,
+                space=space,
+                rate_limited=rate_limited,
             )
         except REDIS_ERRORS as exc:
             raise _unavailable(sale.id, "reservation", exc) from exc
@@ -106,6 +110,11 @@ def _purchase(activity_id, user, quantity, idempotency_key, client_ip):
         except (*REDIS_ERRORS, DatabaseError, Unavailable) as exc:
             raise _unavailable(sale.id, "warm-up", exc) from exc
         result = reserve()
+    if space is not None and result.outcome in ("sold_out", "insufficient"):
+        try:  # the home bucket is short: units move in from the reserve or another bucket
+            result = buckets.serve(sale, space, quantity, result, lambda: reserve(rate_limited=False))
+        except REDIS_ERRORS as exc:
+            raise _unavailable(sale.id, "stock transfer", exc) from exc
     if result.outcome == "replay":
         return _replay(sale, user, result.value, idempotency_key)
     if result.outcome == "limit_reached" and idempotency_key:
@@ -131,7 +140,10 @@ def _wait_for_commit(sale, user, reservation_id, pending, idempotency_key):
         if conf().writer_eager:  # tests: this request's thread runs the writer (seckill/writer.py)
             _drain_inline(sale)
         outcome = intents.wait_for(
-            sale.id, reservation_id, timeout_s=conf().ack_wait_seconds, client=stock.waiting_redis()
+            keys.home_space(sale.id, user.pk, sale.bucket_count),
+            reservation_id,
+            timeout_s=conf().ack_wait_seconds,
+            client=stock.waiting_redis(),
         )
     except REDIS_ERRORS as exc:
         raise _unavailable(sale.id, "wait for the order", exc) from exc
@@ -189,7 +201,7 @@ def _replay(sale, user, first, idempotency_key):
         if conf().writer_eager:
             _drain_inline(sale)
         time.sleep(REPLAY_POLL_S)
-    found = intents.pending_order(sale.id, number)
+    found = intents.pending_order(keys.home_space(sale.id, user.pk, sale.bucket_count), number)
     quantity = found[2] if found else 1
     return PurchaseOutcome(pending=pending_of(sale, number=number, quantity=quantity), replayed=True)
 

@@ -1,8 +1,10 @@
 """The sale's live state in Redis: reserve, give back, restock, warm, re-sync, read.
 
 Every function is one Lua script or one read, so each change to the counters is
-atomic. Redis is the fast gate in front of the database, never the only guard: the
-database refuses an oversell or an over-limit order on its own (seckill/models.py).
+atomic. Functions named with `activity_id` take a key space (seckill/keys.py): the
+sale's id, or one bucket of a bucketed sale; seckill/buckets.py works across buckets.
+Redis is the fast gate in front of the database, never the only guard: the database
+refuses an oversell or an over-limit order on its own (seckill/models.py).
 """
 
 import os
@@ -27,6 +29,8 @@ RESTOCK = LuaScript(_LUA / "restock.lua")
 WARM = LuaScript(_LUA / "warm.lua")
 RESYNC = LuaScript(_LUA / "resync.lua")
 SETTLE = LuaScript(_LUA / "settle.lua")
+TRANSFER_OUT = LuaScript(_LUA / "transfer_out.lua")
+TRANSFER_IN = LuaScript(_LUA / "transfer_in.lua")
 
 # Redis keeps a sale's keys this long after it ends, for reconciliation and late expiries.
 KEEP_AFTER_END = timedelta(days=7)
@@ -95,11 +99,34 @@ def _text(value):
     return value.decode() if isinstance(value, bytes) else value
 
 
-def reserve(*, sale, user_id, quantity, reservation_id, number, client_ip=None, idempotency_key=None):
+text = _text
+
+
+def keep_until_ms(activity):
+    """When a sale's keys expire (KEEP_AFTER_END after its end), in ms."""
+    return _ms(activity.ends_at + KEEP_AFTER_END)
+
+
+def reserve(
+    *,
+    sale,
+    user_id,
+    quantity,
+    reservation_id,
+    number,
+    client_ip=None,
+    idempotency_key=None,
+    space=None,
+    rate_limited=True,
+):
     """The whole Redis side of a purchase, one round trip (purchase.lua): rate limits, replay of
-    an Idempotency-Key, window, limit, stock, reservation, deadline and the order intent."""
-    activity_id = sale.id
-    ip_limit = conf().rate_limit_per_ip if client_ip else 0
+    an Idempotency-Key, window, limit, stock, reservation, deadline and the order intent.
+
+    `space`: the customer's home bucket of a bucketed sale (None: the sale's own keys);
+    `rate_limited=False` for the retry after units moved in, already counted once."""
+    activity_id = sale.id if space is None else space
+    order_key = keys.order_idempotency_key(sale.id, idempotency_key)
+    ip_limit = conf().rate_limit_per_ip if client_ip and rate_limited else 0
     outcome, value, got_number = PURCHASE(
         redis(),
         keys=[
@@ -118,14 +145,15 @@ def reserve(*, sale, user_id, quantity, reservation_id, number, client_ip=None, 
             user_id,
             quantity,
             reservation_id,
-            conf().rate_limit_per_customer,
+            conf().rate_limit_per_customer if rate_limited else 0,
             ip_limit,
             conf().rate_limit_window_ms,
             number,
             keys.answer_field(user_id, idempotency_key),
             str(sale.price),
-            keys.order_idempotency_key(activity_id, idempotency_key) or "",
+            order_key or "",
             "1" if conf().ack == "committed" else "0",
+            "0" if space is None else "1",
         ],
     )
     outcome, value = _text(outcome), _text(value)
@@ -137,7 +165,7 @@ def give_back(*, activity_id, reservation_id, back_on_sale=True):
     return RELEASE(
         redis(),
         keys=[keys.stock(activity_id), keys.users(activity_id), keys.reservations(activity_id), keys.due(activity_id)],
-        args=[reservation_id, "1" if back_on_sale else "0", activity_id],
+        args=[reservation_id, "1" if back_on_sale else "0", keys.sale_of(activity_id)],
     )
 
 
@@ -152,12 +180,15 @@ def restock(*, activity_id, order_number, user_id, quantity, reservation_id):
             keys.reservations(activity_id),
             keys.due(activity_id),
         ],
-        args=[order_number, user_id, quantity, reservation_id, activity_id],
+        args=[order_number, user_id, quantity, reservation_id, keys.sale_of(activity_id)],
     )
 
 
-def warm(*, activity, remaining, holders):
-    """Write metadata; write counters only if the sale is not in Redis yet. True if counters were loaded."""
+def warm(*, activity, remaining, holders, space=None, announce=True):
+    """Write metadata; write counters only if the sale is not in Redis yet. True if counters were loaded.
+
+    `space`: one bucket of a bucketed sale (seckill/buckets.py warms each)."""
+    space = activity.pk if space is None else space
     args = [
         _ms(activity.starts_at),
         _ms(activity.ends_at),
@@ -171,28 +202,30 @@ def warm(*, activity, remaining, holders):
     for user_id, units in holders:
         args += [user_id, units]
     keys_ = [
-        keys.meta(activity.pk),
-        keys.stock(activity.pk),
-        keys.users(activity.pk),
-        keys.reservations(activity.pk),
-        keys.returned(activity.pk),
-        keys.due(activity.pk),
-        keys.intents(activity.pk),
-        keys.answers(activity.pk),
-        keys.numbers(activity.pk),
+        keys.meta(space),
+        keys.stock(space),
+        keys.users(space),
+        keys.reservations(space),
+        keys.returned(space),
+        keys.due(space),
+        keys.intents(space),
+        keys.answers(space),
+        keys.numbers(space),
     ]
     loaded = WARM(redis(), keys=keys_, args=args) == 1
-    announce_units_back(activity.pk)
+    if announce:
+        announce_units_back(activity.pk)
     return loaded
 
 
-def resync(*, activity, pool, settled, holders):
+def resync(*, activity, pool, settled, holders, space=None):
     """Counters from a DB snapshot: (units left in the pool, settled reservation ids, live units
     per customer). Returns (remaining, open units), or None if the sale was never warmed."""
+    space = activity.pk if space is None else space
     args = [pool, _ms(activity.ends_at + KEEP_AFTER_END), len(settled), *settled]
     for user_id, units in holders:
         args += [user_id, units]
-    keys_ = [keys.meta(activity.pk), keys.stock(activity.pk), keys.users(activity.pk), keys.reservations(activity.pk)]
+    keys_ = [keys.meta(space), keys.stock(space), keys.users(space), keys.reservations(space)]
     remaining, open_units = RESYNC(redis(), keys=keys_, args=args)
     if remaining == -1:
         return None
@@ -206,18 +239,49 @@ def announce_units_back(activity_id):
 
 
 def remaining(activity_id):
-    """Units left in Redis, or None when the sale is not in Redis (never warmed or wiped)."""
+    """Units left in Redis, or None when the sale is not in Redis (never warmed or wiped).
+
+    A bucketed sale counts its reserve and every bucket (units in flight between two of
+    them are in neither; reconciliation counts those, seckill/buckets.py `in_flight`)."""
     value = redis().get(keys.stock(activity_id))
-    return None if value is None else int(value)
+    if value is not None:
+        return int(value)
+    count = redis().get(keys.bucket_count(activity_id))
+    if count is None:
+        return None
+    return _bucketed_remaining({activity_id: int(count)})[activity_id]
 
 
 def remaining_many(activity_ids):
-    """{id: units left or None} in one round trip (one per slot on a cluster: each sale has its own)."""
+    """{id: units left or None} in one round trip (one per slot on a cluster: each sale has its own).
+
+    A sale with no stock key may be bucketed: only for those a second MGET reads the bucket
+    counts, and a third the reserves and buckets; a one-bucket sale costs the one MGET."""
     ids = list(activity_ids)
     if not ids:
         return {}
     values = redis_cluster.mget(redis(), [keys.stock(i) for i in ids])
-    return {i: (None if v is None else int(v)) for i, v in zip(ids, values, strict=True)}
+    found = {i: (None if v is None else int(v)) for i, v in zip(ids, values, strict=True)}
+    missing = [i for i, v in found.items() if v is None]
+    if missing:
+        counts = redis_cluster.mget(redis(), [keys.bucket_count(i) for i in missing])
+        found.update(_bucketed_remaining({i: int(c) for i, c in zip(missing, counts, strict=True) if c is not None}))
+    return found
+
+
+def _bucketed_remaining(counts):
+    """{id: reserve + every bucket, or None if any of them is missing} for {id: bucket count}."""
+    if not counts:
+        return {}
+    wanted = []
+    for activity_id, count in counts.items():
+        wanted += [keys.reserve(activity_id)] + [keys.stock(s) for s in keys.spaces(activity_id, count)]
+    values = iter(redis_cluster.mget(redis(), wanted))
+    out = {}
+    for activity_id, count in counts.items():
+        parts = [next(values) for _ in range(count + 1)]
+        out[activity_id] = None if any(p is None for p in parts) else sum(int(p) for p in parts)
+    return out
 
 
 @dataclass(frozen=True)

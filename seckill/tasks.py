@@ -6,7 +6,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from core.redis_errors import REDIS_ERRORS
-from seckill import services, stock
+from seckill import buckets, services, stock
 from seckill.models import SeckillActivity
 
 log = logging.getLogger(__name__)
@@ -45,6 +45,18 @@ def release_stranded_reservations():
         except REDIS_ERRORS:
             log.warning("sale %s: Redis unreachable, stranded reservations left for the next run", activity_id)
     return released
+
+
+@shared_task(ignore_result=True)
+def finish_stock_transfers():
+    """Bucketed sales: transfers left between their two steps are finished, exactly once."""
+    finished = 0
+    for activity_id in _recent_sales().filter(bucket_count__gt=1):
+        try:
+            finished += buckets.finish_transfers(activity_id)
+        except REDIS_ERRORS:
+            log.warning("sale %s: Redis unreachable, stock transfers left for the next run", activity_id)
+    return finished
 
 
 @shared_task(ignore_result=True)

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from core.errors import Busy
 from core.redis_errors import REDIS_ERRORS
-from seckill import cache, intents, metrics, stock
+from seckill import buckets, cache, intents, keys, metrics, stock
 from seckill.models import SeckillActivity
 from seckill.services import order_write
 
@@ -55,12 +55,16 @@ def _payload_written(intent, written):
 
 
 def write_batch(activity_id, batch):
-    """Write one batch of intents of one sale and settle them; returns how many were settled."""
+    """Write one batch of intents of one sale and settle them; returns how many were settled.
+
+    `activity_id` is a key space (seckill/keys.py): the sale's, or one bucket's, whose
+    orders take their units from that bucket's DB row first."""
     if not batch:
         return 0
-    sale = cache.sale_info(activity_id)
+    sale = cache.sale_info(keys.sale_of(activity_id))
     started = time.monotonic()
-    outcome = order_write.intents_write(sale=sale, intents=batch)
+    bucket = keys.bucket_of(activity_id) if sale.bucket_count > 1 else None
+    outcome = order_write.intents_write(sale=sale, intents=batch, bucket=bucket)
     settled = [(intent, _payload_written(intent, written)) for intent, written in outcome.written]
     for intent, code, detail, back_on_sale in outcome.refused:
         stock.give_back(activity_id=activity_id, reservation_id=intent.reservation_id, back_on_sale=back_on_sale)
@@ -74,14 +78,17 @@ def write_batch(activity_id, batch):
 
 
 def drain(activity_id, *, consumer=None, max_batch=MAX_BATCH):
-    """Write every intent of one sale that is waiting now, in batches (tests and benchmarks)."""
+    """Write every intent of one sale that is waiting now, in batches (tests and benchmarks);
+    every bucket's stream of a bucketed sale."""
     consumer = consumer or intents.consumer_name()
     total = 0
-    while True:
-        batch = intents.read_new(activity_id, consumer=consumer, count=max_batch)
-        if not batch:
-            return total
-        total += write_batch(activity_id, batch)
+    for space in buckets.spaces(activity_id):
+        while True:
+            batch = intents.read_new(space, consumer=consumer, count=max_batch)
+            if not batch:
+                break
+            total += write_batch(space, batch)
+    return total
 
 
 class Writer:
@@ -136,15 +143,17 @@ class Writer:
         return settled
 
     def _live_sales(self):
-        """Published sales that may still have intents: live, or ended within the last day."""
+        """Key spaces of the published sales that may still have intents: live, or ended within the last day."""
         if time.monotonic() - self._sales_at >= SALES_REFRESH_S:
             close_old_connections()
             since = timezone.now() - stock.WRITER_AFTER_END
-            self._sales = list(
-                SeckillActivity.objects.filter(published_at__isnull=False, ends_at__gte=since)
+            self._sales = [  # every bucket's stream of a bucketed sale, a consumer group each
+                space
+                for pk, count in SeckillActivity.objects.filter(published_at__isnull=False, ends_at__gte=since)
                 .order_by("pk")
-                .values_list("pk", flat=True)
-            )
+                .values_list("pk", "bucket_count")
+                for space in keys.spaces(pk, count)
+            ]
             self._sales_at = time.monotonic()
             for activity_id in set(self._sales) - self._grouped:
                 intents.ensure_group(activity_id)

@@ -3,7 +3,8 @@
 - catalogue.py: negative free stock;
 - orders.py: duplicate checkouts (one Idempotency-Key, or the same cart twice in a minute);
 - seckill.py: oversold and over-limit sales, duplicate sale orders, stranded reservations;
-- drift.py: the units of a sale adding up in the database and in Redis;
+- drift.py: the units of a sale adding up in the database and in Redis, and the stock
+  transfers of bucketed sales left between their two steps;
 - scope.py: what a run looks at, and the reads several checks share.
 
 Each check takes a Scope and returns Findings (reconciliation/findings.py).
@@ -11,7 +12,7 @@ Each check takes a Scope and returns Findings (reconciliation/findings.py).
 
 from reconciliation.checks import catalogue
 from reconciliation.checks import orders as orders_checks
-from reconciliation.checks.drift import conservation, stock_drift
+from reconciliation.checks.drift import conservation, stock_drift, unfinished_transfers
 from reconciliation.checks.scope import Scope
 from reconciliation.checks.seckill import duplicate_orders, over_limit, oversold, stranded_reservations
 
@@ -41,6 +42,7 @@ CHECKS = (
     ("oversold", oversold),
     ("over_limit", over_limit),
     ("stock_drift", stock_drift),
+    ("stock_drift (transfers)", unfinished_transfers),
     ("stranded_reservation", stranded_reservations),
 )
 

@@ -7,13 +7,20 @@ returned its units keeps 0 in Redis, seckill/services/lifecycle.py). A
 sale whose keys are not in Redis is never read as "zero left": it is a finding of its
 own while the sale is live or recently ended (warm-up lost, Redis wiped), and a note
 once its keys have expired on purpose (stock.KEEP_AFTER_END after the end).
+
+A bucketed sale (seckill/buckets.py) balances the same books with its parts summed: in
+the database its sale row (the reserve) and its bucket rows; in Redis its reserve, its
+buckets, the units of transfers taken from one side and not yet added to the other,
+and every bucket's open reservations. A transfer left between its two steps for longer
+than buckets.STALE_TRANSFER_MS is a finding of its own (`unfinished_transfer`), which
+`reconcile --fix` finishes, exactly once.
 """
 
 import time
 
 from reconciliation.checks.scope import Sale, fetch_rows, sale_live_units
 from reconciliation.findings import MAX_ORDER_NUMBERS, STOCK_DRIFT, Finding
-from seckill import stock
+from seckill import buckets, stock
 from seckill.models import SeckillActivity, SeckillOrder
 from seckill.services import open_reservations
 
@@ -34,13 +41,15 @@ def _conservation(sale, *, live=None, remaining=None, open_entries=None):
     if open_entries is None:
         open_entries = open_reservations(sale.id)[0]
     open_units = sum(e.quantity for e in open_entries)
+    moving = buckets.units_in_flight(sale.id, sale.bucket_count) if sale.bucket_count > 1 else 0
     return {
         "stock_total": sale.stock_total,
         "live_units": live,
         "redis_remaining": remaining,
         "open_reservation_units": open_units,
         **({"returned_units": sale.stock_returned} if sale.stock_returned else {}),
-        "difference": remaining + live + open_units + sale.stock_returned - sale.stock_total,
+        **({"units_in_transfer": moving} if sale.bucket_count > 1 else {}),
+        "difference": remaining + live + open_units + moving + sale.stock_returned - sale.stock_total,
     }
 
 
@@ -57,8 +66,34 @@ def conservation(sale_id):
         True,
         row.ends_at,
         row.stock_returned,
+        row.bucket_count,
     )
     return _conservation(sale)
+
+
+def unfinished_transfers(scope):
+    """Transfers of bucketed sales stopped between their two steps (older than the sweep's margin)."""
+    findings = []
+    for sale in scope.sales().values():
+        if not sale.published or sale.bucket_count <= 1:
+            continue
+        cutoff = stock.server_time_ms() - buckets.STALE_TRANSFER_MS
+        for t in buckets.in_flight(sale.id, sale.bucket_count):
+            if t["at_ms"] > cutoff:
+                continue
+            findings.append(
+                Finding(
+                    kind=STOCK_DRIFT,
+                    key=("unfinished_transfer", sale.id, t["transfer_id"]),
+                    summary=(
+                        f"transfer {t['transfer_id']} of {t['units']} unit(s) from {t['source']} to {t['target']} "
+                        + ("received, outgoing record not cleared" if t["received"] else "taken, never added")
+                    ),
+                    activity_id=sale.id,
+                    detail={"reason": "unfinished_transfer", **t},
+                )
+            )
+    return findings
 
 
 def _confirmed_drift(sale, first):

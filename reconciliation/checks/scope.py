@@ -7,17 +7,18 @@ on the Scope, so checks that need the same pass (oversold, over_limit, stock_dri
 make it once per run.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Sum
 from django.utils import timezone
 
 from orders.models import Order
 from reconciliation.checks import orders as orders_checks
 from seckill import stock
 from seckill.conf import conf
-from seckill.models import SeckillActivity
+from seckill.models import SeckillActivity, SeckillStockBucket
 from seckill.services import open_reservations
 
 LIVE = tuple(Order.LIVE_STATUSES)
@@ -33,6 +34,24 @@ class Sale:
     published: bool
     ends_at: datetime
     stock_returned: int = 0  # given back to the product after the sale ended
+    bucket_count: int = 1  # a bucketed sale's stock_available is its sale row plus its bucket rows
+
+
+def _with_bucket_rows(sales):
+    """A bucketed sale's DB pool is its sale row (the reserve) plus its bucket rows: one query for them all."""
+    bucketed = [s.id for s in sales.values() if s.bucket_count > 1]
+    if not bucketed:
+        return sales
+    sums = dict(
+        SeckillStockBucket.objects.filter(activity_id__in=bucketed)
+        .values("activity_id")
+        .annotate(units=Sum("stock_available"))
+        .values_list("activity_id", "units")
+    )
+    return {
+        pk: replace(s, stock_available=s.stock_available + (sums.get(pk) or 0)) if pk in sums else s
+        for pk, s in sales.items()
+    }
 
 
 @dataclass(frozen=True)
@@ -89,11 +108,15 @@ class Scope:
                 "published_at",
                 "ends_at",
                 "stock_returned",
+                "bucket_count",
             )
-            return {
-                pk: Sale(pk, product_id, total, available, limit, published is not None, ends_at, returned)
-                for pk, product_id, total, available, limit, published, ends_at, returned in rows.values_list(*fields)
+            found = {
+                pk: Sale(pk, product_id, total, available, limit, published is not None, ends_at, returned, count)
+                for pk, product_id, total, available, limit, published, ends_at, returned, count in rows.values_list(
+                    *fields
+                )
             }
+            return _with_bucket_rows(found)
 
         return self._memo("sales", load)
 

@@ -14,7 +14,10 @@
 -- ARGV: customer id, quantity, reservation id, customer limit per window, IP limit per
 --       window (0 = off), window in ms, order number, idempotency field ("" = none),
 --       unit price, the order's idempotency key ("" = none), '1' when the request waits
---       for the writer's answer (SECKILL_ACK=committed; absent = '0')
+--       for the writer's answer (SECKILL_ACK=committed; absent = '0'), '1' when these
+--       keys are one bucket of a bucketed sale (absent = '0'): an empty bucket is then not
+--       the sale's last word (units may move in from the reserve or another bucket,
+--       seckill/buckets.py), so its sold_out / insufficient is not remembered for the key
 --
 -- Returns {outcome, value, order number}: {'ok', units left, number}; {'replay',
 -- "the first answer", ''}; or a refusal {'sold_out' | 'insufficient' | 'limit_reached' |
@@ -89,10 +92,11 @@ if held + quantity > tonumber(meta[3]) then
   return refuse('limit_reached', held)
 end
 if stock < quantity then
-  if stock <= 0 then
-    return refuse('sold_out', 0)
+  local outcome = stock <= 0 and 'sold_out' or 'insufficient'
+  if ARGV[12] == '1' then
+    return {outcome, math.max(stock, 0), ''}
   end
-  return refuse('insufficient', stock)
+  return refuse(outcome, math.max(stock, 0))
 end
 
 local deadline = now + tonumber(meta[5] or '0')

@@ -16,7 +16,7 @@ from django.utils import timezone
 from core.errors import InvalidState
 from orders.models import Order
 from orders.services import order_expire, return_stock
-from seckill import stock
+from seckill import buckets, stock
 from seckill.models import SeckillActivity, SeckillOrder, SeckillQuota
 
 
@@ -52,8 +52,8 @@ def release_order_units(sender, order, reason, **kwargs):
         return
     transaction.on_commit(
         partial(
-            stock.restock,
-            activity_id=link.activity_id,
+            stock.restock,  # to the bucket it was reserved from: its customer's home
+            activity_id=buckets.home(link.activity_id, link.user_id),
             order_number=order.number,
             user_id=link.user_id,
             quantity=link.quantity,
@@ -76,6 +76,11 @@ def expire_due_orders(*, activity_id, now=None, batch=500):
     many orders this call expired.
     """
     now = now or timezone.now()
+    return sum(_expire_due(space, now=now, batch=batch) for space in buckets.spaces(activity_id))
+
+
+def _expire_due(activity_id, *, now, batch):
+    """expire_due_orders for one key space (the sale's, or one bucket's due set)."""
     due = stock.due_reservations(activity_id, until_ms=stock.server_time_ms(), batch=batch)
     if not due:
         return 0

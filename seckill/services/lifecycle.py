@@ -16,10 +16,10 @@ from django.utils import timezone
 from core.db import atomic_with_retry
 from locks import LockAcquireTimeout, held, lock_for
 from orders.services import return_stock, take_stock
-from seckill import cache, intents, keys, stock
+from seckill import buckets, cache, intents, keys, stock
 from seckill.conf import conf
 from seckill.errors import Unavailable
-from seckill.models import SeckillActivity, SeckillQuota
+from seckill.models import SeckillActivity, SeckillQuota, SeckillStockBucket
 from seckill.services.reservations import open_reservations
 
 # Redis refuses a purchase from the sale's end on its own clock; this margin covers a
@@ -41,9 +41,14 @@ def activity_publish(*, activity_id):
     if activity.published_at is not None:
         return False
     take_stock(product_id=activity.product_id, quantity=activity.stock_total)
-    SeckillActivity.objects.filter(pk=activity_id).update(
-        stock_available=activity.stock_total, published_at=timezone.now()
-    )
+    reserve = activity.stock_total
+    if activity.bucket_count > 1:  # a first chunk in every bucket's row, the rest in the sale row (the reserve)
+        shares, reserve = buckets.initial_split(activity.stock_total, activity.bucket_count)
+        SeckillStockBucket.objects.bulk_create(
+            SeckillStockBucket(activity_id=activity_id, index=i, stock_available=units)
+            for i, units in enumerate(shares)
+        )
+    SeckillActivity.objects.filter(pk=activity_id).update(stock_available=reserve, published_at=timezone.now())
     return True
 
 
@@ -78,9 +83,16 @@ def _warm(activity_id):
         activity.refresh_from_db()
     loaded = False
     if activity.published_at is not None:
-        loaded = stock.warm(activity=activity, remaining=activity.stock_available, holders=_holders(activity_id))
+        loaded = _load(activity)
     cache.forget_sale(activity_id)
     return {"published": published, "loaded": loaded}
+
+
+def _load(activity):
+    """Metadata always, counters where missing (warm.lua); every bucket and the reserve of a bucketed sale."""
+    if activity.bucket_count > 1:
+        return buckets.warm(activity=activity, holders=_holders(activity.pk))
+    return stock.warm(activity=activity, remaining=activity.stock_available, holders=_holders(activity.pk))
 
 
 def activities_due_for_warmup(now=None):
@@ -110,7 +122,7 @@ def activity_end_now(*, activity_id):
         SeckillActivity.objects.filter(pk=activity_id).update(is_enabled=False, version=F("version") + 1)
     activity.refresh_from_db()
     if activity.published_at is not None:
-        stock.warm(activity=activity, remaining=activity.stock_available, holders=_holders(activity_id))
+        _load(activity)
     cache.forget_sale(activity_id)
     return activity
 
@@ -151,15 +163,21 @@ def activity_return_unsold(*, activity_id, now=None):
     if activity.ends_at > now - RETURN_AFTER_END:
         return None
     client = stock.redis()
-    if client.exists(keys.stock(activity_id)):
+    if stock.remaining(activity_id) is not None:
+        if activity.bucket_count > 1:
+            buckets.finish_transfers(activity_id, older_than_ms=0)  # no unit may land in a bucket after this
         if intents.lag(activity_id, client=client).waiting or open_reservations(activity_id)[0]:
             return None  # still settling: the next run tries again
-        client.set(keys.stock(activity_id), 0, xx=True)
+        if activity.bucket_count > 1 and buckets.units_in_flight(activity_id):
+            return None  # a target bucket is missing in Redis: reconciliation sees it
+        for counter in _counters(activity):
+            client.set(counter, 0, xx=True)
     with transaction.atomic():
         row = SeckillActivity.objects.select_for_update().get(pk=activity_id)
         if row.returned_at is not None:
             return None
-        units = row.stock_available
+        bucket_rows = SeckillStockBucket.objects.filter(activity_id=activity_id)
+        units = row.stock_available + sum(bucket_rows.values_list("stock_available", flat=True))
         changed = SeckillActivity.objects.filter(pk=activity_id, returned_at__isnull=True).update(
             stock_available=0,
             stock_returned=F("stock_returned") + units,
@@ -168,10 +186,18 @@ def activity_return_unsold(*, activity_id, now=None):
         )
         if not changed:
             return None
+        bucket_rows.update(stock_available=0)
         if units:
             return_stock(product_id=row.product_id, quantity=units)
     cache.forget_sale(activity_id)
     return units
+
+
+def _counters(activity):
+    """The sale's Redis counters: its stock key, or a bucketed sale's reserve and bucket counters."""
+    if activity.bucket_count <= 1:
+        return [keys.stock(activity.pk)]
+    return [keys.reserve(activity.pk)] + [keys.stock(s) for s in keys.spaces(activity.pk, activity.bucket_count)]
 
 
 def return_unsold_units(now=None):
@@ -198,16 +224,46 @@ def activity_resync(*, activity_id):
         return False
     if stock.remaining(activity_id) is None:
         return activity_warm(activity_id=activity_id)["loaded"]
-    pool, settled, holders = _db_snapshot(activity_id)
-    written = stock.resync(activity=activity, pool=pool, settled=settled, holders=holders)
+    if activity.bucket_count > 1:
+        written = _resync_buckets(activity)
+    else:
+        pool, settled, holders = _db_snapshot(activity_id)
+        written = stock.resync(activity=activity, pool=pool, settled=settled, holders=holders)
     cache.forget_sale(activity_id)
     return written is not None
+
+
+def _resync_buckets(activity):
+    """A bucketed sale's re-sync: every bucket's counter to 0 less nothing (resync.lua with an
+    empty pool, its open reservations counted inside the script as for one bucket), then the
+    reserve to the DB pool (sale row and bucket rows) minus all those open reservations.
+
+    Transfers are finished first. Not one atomic step across slots: a purchase that moves
+    units from the reserve between the bucket scripts and the reserve's SET is counted
+    twice in Redis, which the database's CHECKed rows still refuse to sell; run it when the
+    sale is quiet (it is a repair, `reconcile --fix` or the staff action)."""
+    buckets.finish_transfers(activity.pk, older_than_ms=0)
+    pool, settled, holders = _db_snapshot(activity.pk)
+    by_bucket = {}
+    for user_id, units in holders:
+        by_bucket.setdefault(keys.home_bucket(user_id, activity.bucket_count), []).append((user_id, units))
+    open_units = 0
+    for index, space in enumerate(keys.spaces(activity.pk, activity.bucket_count)):
+        done = stock.resync(activity=activity, pool=0, settled=settled, holders=by_bucket.get(index, []), space=space)
+        if done is None:
+            return None
+        open_units += done[1]
+    remaining = max(pool - open_units, 0)
+    stock.redis().set(keys.reserve(activity.pk), remaining, pxat=stock.keep_until_ms(activity))
+    stock.announce_units_back(activity.pk)
+    return remaining, open_units
 
 
 # One statement, so one InnoDB read view: the pool, the settled reservations and the
 # customers' units are all as of the same instant. Kinds: 1 pool, 2 settled, 3 holder.
 _SNAPSHOT = """
     SELECT 1, stock_available, NULL FROM seckill_seckillactivity WHERE id = %s
+    UNION ALL SELECT 1, stock_available, NULL FROM seckill_seckillstockbucket WHERE activity_id = %s
     UNION ALL SELECT 2, 0, CONVERT(reservation_id USING utf8mb4) FROM seckill_seckillorder WHERE activity_id = %s
     UNION ALL SELECT 3, units_held, CONVERT(user_id USING utf8mb4) FROM seckill_seckillquota
         WHERE activity_id = %s AND units_held > 0
@@ -218,10 +274,10 @@ def _db_snapshot(activity_id):
     """(pool, settled reservation ids, [(customer, units)]) from one read view of the sale."""
     pool, settled, holders = 0, [], []
     with connection.cursor() as cursor:
-        cursor.execute(_SNAPSHOT, [activity_id] * 3)
+        cursor.execute(_SNAPSHOT, [activity_id] * 4)
         for kind, number, text in cursor.fetchall():
-            if kind == 1:
-                pool = int(number)
+            if kind == 1:  # the sale row, and a bucketed sale's bucket rows
+                pool += int(number)
             elif kind == 2:
                 settled.append(text)
             else:

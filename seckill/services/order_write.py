@@ -8,7 +8,12 @@ order, the hot row last):
 - I4, the orders and their items (orders/rows.py) and the links from order to
   reservation, whose unique reservation id refuses a second order for one intent;
 - I1, one conditional decrement of the sale's DB pool by the batch's units, last, so
-  the one row every batch of the sale updates stays locked only until the commit.
+  the one row every batch of the sale updates stays locked only until the commit. A
+  bucketed sale's batch (one bucket's stream) decrements that bucket's row instead, so
+  writers of different buckets update different rows; only when the row holds too few
+  does the batch lock every pool row of the sale (bucket rows in key order, then the
+  sale row, the reserve) and take the difference from the reserve and then the other
+  buckets: the rows stay a partition of the units not yet ordered, each >= 0.
 
 A batch the database refuses is split in halves until the refused intents stand alone
 (a few more transactions, only when something is wrong); each refused intent is
@@ -40,6 +45,24 @@ _POOL_TAKE = (
 )
 
 
+_BUCKET_TAKE = (
+    "UPDATE seckill_seckillstockbucket SET stock_available = stock_available - %s"
+    " WHERE activity_id = %s AND `index` = %s AND stock_available >= %s"
+)
+_BUCKET_ROWS = (
+    "SELECT id, `index`, stock_available FROM seckill_seckillstockbucket WHERE activity_id = %s ORDER BY id FOR UPDATE"
+)
+_RESERVE_ROW = "SELECT stock_available FROM seckill_seckillactivity WHERE id = %s FOR UPDATE"
+_ROW_TAKE = (
+    "UPDATE seckill_seckillstockbucket SET stock_available = stock_available - %s"
+    " WHERE id = %s AND stock_available >= %s"
+)
+
+
+class BucketShort(Exception):
+    """A bucketed sale's batch needs more units than its bucket's row holds (order_write only)."""
+
+
 class PoolEmpty(Exception):
     """The DB pool had fewer units than the batch: Redis was ahead and must not grow back."""
 
@@ -63,12 +86,13 @@ class BatchOutcome:
     refused: list = field(default_factory=list)  # [(intent, code, detail, back_on_sale)]
 
 
-def intents_write(*, sale, intents):
-    """Write the orders of `intents` (one sale); a BatchOutcome. Never raises a refusal:
-    only a database outage (OperationalError) escapes, and then nothing of it committed."""
+def intents_write(*, sale, intents, bucket=None):
+    """Write the orders of `intents` (one sale; one bucket's stream when `bucket` is set); a
+    BatchOutcome. Never raises a refusal: only a database outage (OperationalError)
+    escapes, and then nothing of it committed."""
     outcome = BatchOutcome()
     todo = _skip_settled(sale, intents, outcome)
-    _write_or_split(sale, todo, outcome)
+    _write_or_split(sale, todo, outcome, bucket)
     return outcome
 
 
@@ -107,23 +131,27 @@ def _skip_settled(sale, intents, outcome):
     return todo
 
 
-def _write_or_split(sale, intents, outcome):
+def _write_or_split(sale, intents, outcome, bucket=None):
     if not intents:
         return
     try:
-        outcome.written.extend(_batch_tx(sale=sale, intents=intents))
+        try:
+            written = _batch_tx(sale=sale, intents=intents, bucket=bucket)
+        except BucketShort:  # rolled back; again, taking every pool row of the sale in key order
+            written = _batch_tx(sale=sale, intents=intents, bucket=bucket, lock_all=True)
+        outcome.written.extend(written)
         return
     except (IntegrityError, PoolEmpty) as exc:
         if len(intents) > 1:
             middle = len(intents) // 2
-            _write_or_split(sale, intents[:middle], outcome)
-            _write_or_split(sale, intents[middle:], outcome)
+            _write_or_split(sale, intents[:middle], outcome, bucket)
+            _write_or_split(sale, intents[middle:], outcome, bucket)
             return
         _refuse(sale, intents[0], exc, outcome)
 
 
 @atomic_with_retry()
-def _batch_tx(*, sale, intents):
+def _batch_tx(*, sale, intents, bucket=None, lock_all=False):
     now = timezone.now()
     product = Product(pk=sale.product_id, slug=sale.product_slug, name=sale.product_name)
     lines = [
@@ -158,14 +186,60 @@ def _batch_tx(*, sale, intents):
             link_params += [i.reservation_id, stamp]
         cursor.execute(_LINK_INSERT + ", ".join(link_rows), link_params)
         total = sum(units.values())
-        cursor.execute(_POOL_TAKE, [total, sale.id, total])  # I1, last: the hot row is locked till commit
-        if cursor.rowcount != 1:
-            raise PoolEmpty()
+        if bucket is None:
+            cursor.execute(_POOL_TAKE, [total, sale.id, total])  # I1, last: the hot row is locked till commit
+            if cursor.rowcount != 1:
+                raise PoolEmpty()
+        else:
+            _take_from_buckets(cursor, sale.id, bucket, total, lock_all=lock_all)
     order_confirmation_on_commit([order_id for order_id, _ in written])  # queued only if this commits
     return [
         (intent, Written(order_id, item_id, now, line.expires_at))
         for intent, line, (order_id, item_id) in zip(intents, lines, written, strict=True)
     ]
+
+
+def _take_from_buckets(cursor, sale_id, bucket, units, *, lock_all):
+    """I1 for a bucketed sale: `units` off the bucket's row, else off every pool row that has some.
+
+    The common case is one conditional UPDATE of the bucket's own row, the last
+    statement, as for a one-bucket sale. Short of units, it raises BucketShort: the
+    transaction rolls back (the failed UPDATE may keep its row locked, and taking the
+    other rows after it could deadlock with a writer of another bucket doing the same)
+    and runs again with `lock_all`, which locks the sale's bucket rows in key order,
+    holding none before, and then the sale row; no cycle can form with a writer
+    holding its one row, which waits for nothing after it, nor with a cancellation,
+    which locks only the sale row. It takes its own row's units, then the reserve's,
+    then the other buckets'. Raises PoolEmpty when all of them together hold too few."""
+    if not lock_all:
+        cursor.execute(_BUCKET_TAKE, [units, sale_id, bucket, units])
+        if cursor.rowcount != 1:
+            raise BucketShort()
+        return
+    cursor.execute(_BUCKET_ROWS, [sale_id])
+    rows = cursor.fetchall()
+    cursor.execute(_RESERVE_ROW, [sale_id])
+    reserve = cursor.fetchone()[0]
+    own = [r for r in rows if r[1] == bucket]
+    others = [r for r in rows if r[1] != bucket]
+    plan, left = [], units
+    for pk, _index, available in own:
+        plan.append((pk, min(available, left)))
+        left -= plan[-1][1]
+    from_reserve = min(reserve, left)
+    left -= from_reserve
+    for pk, _index, available in others:
+        if left <= 0:
+            break
+        plan.append((pk, min(available, left)))
+        left -= plan[-1][1]
+    if left > 0:
+        raise PoolEmpty()
+    for pk, take in plan:
+        if take:
+            cursor.execute(_ROW_TAKE, [take, pk, take])
+    if from_reserve:
+        cursor.execute(_POOL_TAKE, [from_reserve, sale_id, from_reserve])
 
 
 def _refusal_of(exc):

@@ -8,7 +8,7 @@ running at once cannot return a unit twice.
 
 import logging
 
-from seckill import intents, stock
+from seckill import buckets, intents, stock
 from seckill.conf import conf
 from seckill.models import SeckillOrder
 
@@ -16,8 +16,9 @@ log = logging.getLogger(__name__)
 
 
 def open_reservations(activity_id):
-    """Reservations in Redis that have not become an order (their intent waits for the writer, or stranded)."""
-    entries = list(stock.reservations(activity_id))
+    """Reservations in Redis that have not become an order (their intent waits for the writer, or stranded);
+    every bucket's of a bucketed sale."""
+    entries = [e for space in buckets.spaces(activity_id) for e in stock.reservations(space)]
     ids = [e.reservation_id for e in entries]
     settled = set(SeckillOrder.objects.filter(reservation_id__in=ids).values_list("reservation_id", flat=True))
     return [e for e in entries if e.reservation_id not in settled], settled
@@ -33,8 +34,16 @@ def release_stranded_reservations(*, activity_id, older_than_s=None):
     Only entries older than the grace period are touched, and never one whose intent is
     still in the stream, however old: the writer is behind, and its order is coming. When
     too many intents wait to read them all, the sweep leaves the sale for a later run.
-    Returns the reservation ids given back.
+    Returns the reservation ids given back. A bucketed sale is swept bucket by bucket,
+    each with its own stream, reservations and give-back (the unit returns to its bucket).
     """
+    released = []
+    for space in buckets.spaces(activity_id):
+        released += _release_stranded(space, older_than_s)
+    return released
+
+
+def _release_stranded(activity_id, older_than_s):
     older_than_s = conf().reservation_grace_seconds if older_than_s is None else older_than_s
     cutoff_ms = stock.server_time_ms() - int(older_than_s * 1000)
     entries = list(stock.reservations(activity_id))
