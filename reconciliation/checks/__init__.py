@@ -12,7 +12,7 @@ Each check takes a Scope and returns Findings (reconciliation/findings.py).
 
 from reconciliation.checks import catalogue
 from reconciliation.checks import orders as orders_checks
-from reconciliation.checks.drift import conservation, stock_drift, unfinished_transfers
+from reconciliation.checks.drift import conservation, stock_drift
 from reconciliation.checks.scope import Scope
 from reconciliation.checks.seckill import duplicate_orders, over_limit, oversold, stranded_reservations
 
@@ -42,7 +42,6 @@ CHECKS = (
     ("oversold", oversold),
     ("over_limit", over_limit),
     ("stock_drift", stock_drift),
-    ("stock_drift (transfers)", unfinished_transfers),
     ("stranded_reservation", stranded_reservations),
 )
 

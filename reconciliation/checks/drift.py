@@ -109,12 +109,13 @@ def _confirmed_drift(sale, first):
 
 
 def stock_drift(scope):
-    """Sales whose books do not balance (I5), in three ways:
+    """Sales whose books do not balance (I5), in these ways:
 
     - db_pool: the DB pool (stock_available) is not stock_total minus the live and the
       returned units;
     - redis: Redis remaining + live units + open reservations + returned != stock_total;
     - redis_missing: a published sale that is live or recently ended has no Redis state;
+    - unfinished_transfer: a bucketed sale's transfer stopped between its two steps;
     and, on a full run, missing_sale: order links, quotas or refusals pointing at a sale
     that does not exist (those foreign keys have no DB constraint on purpose).
     """
@@ -184,6 +185,7 @@ def stock_drift(scope):
                 detail={"reason": "redis", **reading},
             )
         )
+    findings += unfinished_transfers(scope)
     if expired:
         scope.notes.append(
             f"{expired} published sale(s) ended more than {stock.KEEP_AFTER_END.days} days ago have no Redis state "

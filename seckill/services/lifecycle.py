@@ -234,9 +234,10 @@ def activity_resync(*, activity_id):
 
 
 def _resync_buckets(activity):
-    """A bucketed sale's re-sync: every bucket's counter to 0 less nothing (resync.lua with an
-    empty pool, its open reservations counted inside the script as for one bucket), then the
-    reserve to the DB pool (sale row and bucket rows) minus all those open reservations.
+    """A bucketed sale's re-sync: every bucket's counter to 0 and its holders from the DB
+    (resync.lua with an empty pool, its open reservations counted inside the script as for
+    one bucket), then the reserve to the DB pool (sale row and bucket rows) minus all those
+    open reservations.
 
     Transfers are finished first. Not one atomic step across slots: a purchase that moves
     units from the reserve between the bucket scripts and the reserve's SET is counted

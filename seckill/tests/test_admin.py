@@ -31,6 +31,7 @@ def _form(product, **overrides):
         "stock_total": 5,
         "per_user_limit": 1,
         "payment_minutes": 15,
+        "bucket_count": 1,
         "starts_at_0": (now + timedelta(hours=1)).strftime("%Y-%m-%d"),
         "starts_at_1": (now + timedelta(hours=1)).strftime("%H:%M:%S"),
         "ends_at_0": (now + timedelta(hours=2)).strftime("%Y-%m-%d"),

@@ -32,6 +32,7 @@ def _edit(page, **changes):
         "stock_total": activity.stock_total,
         "per_user_limit": activity.per_user_limit,
         "payment_minutes": activity.payment_minutes,
+        "bucket_count": activity.bucket_count,
         "starts_at_0": activity.starts_at.strftime("%Y-%m-%d"),
         "starts_at_1": activity.starts_at.strftime("%H:%M:%S"),
         "ends_at_0": activity.ends_at.strftime("%Y-%m-%d"),

@@ -40,6 +40,8 @@ def _refused(staff_client, **overrides):
         ({"price": "0.00"}, "price", "The sale price must be more than zero."),
         ({"stock_total": 0}, "stock_total", "A sale needs at least one unit to sell."),
         ({"payment_minutes": 0}, "payment_minutes", "Customers need at least one minute to pay."),
+        ({"bucket_count": 0}, "bucket_count", "A sale needs at least one stock bucket."),
+        ({"bucket_count": 17}, "bucket_count", "At most 16 stock buckets per sale."),
     ],
 )
 def test_a_broken_rule_is_a_message_in_words_next_to_its_field(staff_client, overrides, field, words):
