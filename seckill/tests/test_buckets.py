@@ -8,10 +8,10 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 
-from orders.models import Order
+from orders.models import Order, new_order_number
 from orders.services import order_cancel
 from reconciliation import runner
-from seckill import buckets, cache, keys, stock, writer
+from seckill import buckets, cache, keys, services, stock, writer
 from seckill.models import SeckillActivity, SeckillOrder, SeckillQuota, SeckillStockBucket
 from seckill.tests.conftest import create_customers, create_sale
 from seckill.tests.test_api import purchase_url
@@ -232,3 +232,22 @@ def test_a_writer_short_in_its_bucket_row_takes_the_difference_from_the_reserve_
     rows = dict(SeckillStockBucket.objects.values_list("index", "stock_available"))
     assert rows == {0: 0, 1: 1} and SeckillActivity.objects.get(pk=activity.pk).stock_available == 7
     assert_bucket_invariants(activity, expect_sold=4)
+
+
+def test_a_stranded_reservation_goes_back_to_its_bucket_and_the_books_balance():
+    activity = create_sale(stock=12, limit=1, bucket_count=3)  # rows 1 + 1 + 1, reserve 9
+    [user] = create_customers(1)
+    home = keys.home_space(activity.pk, user.pk, 3)
+    result = stock.reserve(
+        sale=cache.sale_info(activity.pk),
+        user_id=user.pk,
+        quantity=1,
+        reservation_id="f" * 32,
+        number=new_order_number(),
+        space=home,
+    )
+    assert result.outcome == "ok" and stock.redis().get(keys.stock(home)) == b"0"
+    stock.redis().delete(keys.intents(home))  # the intent is lost (a Redis that kept nothing on disk)
+    assert services.release_stranded_reservations(activity_id=activity.pk, older_than_s=0) == ["f" * 32]
+    assert stock.redis().get(keys.stock(home)) == b"1" and stock.held_by(home, user.pk) == 0
+    assert_bucket_invariants(activity, expect_sold=0)
