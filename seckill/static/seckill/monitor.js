@@ -83,15 +83,8 @@
     polyline("line-rate", history.map(function (p) { return p.rate; }), maxRate);
   }
 
-  function poll() {
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(render)
-      .catch(function () { field("updated").classList.add("monitor-stale"); })
-      .then(function () { window.setTimeout(poll, 1000); });
-  }
+  var poll = window.seckillPoll(url, 1000, render, function () {
+    field("updated").classList.add("monitor-stale");
+  });
   poll();
 })();

@@ -34,15 +34,8 @@
     }
   }
 
-  function poll() {
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) throw new Error("HTTP " + response.status);
-        return response.json();
-      })
-      .then(render)
-      .catch(function () { if (updated) updated.classList.add("sale-list-stale"); })
-      .then(function () { window.setTimeout(poll, every); });
-  }
+  var poll = window.seckillPoll(url, every, render, function () {
+    if (updated) updated.classList.add("sale-list-stale");
+  });
   window.setTimeout(poll, every);
 })();
