@@ -1,4 +1,4 @@
-"""Mutual exclusion under load for each backend (test 6 of issue 3)."""
+"""Mutual exclusion under load for each backend (docs/locks.md, "What each one guarantees")."""
 
 import time
 

@@ -1,4 +1,4 @@
-"""Blocked waiters wait on a signal, not in a polling loop (test 5 of issue 3)."""
+"""Blocked waiters wait on a signal, not in a polling loop (docs/locks.md, "What each one guarantees")."""
 
 import threading
 import time
