@@ -2,18 +2,22 @@
 # A Redis Cluster on loopback for `make test-cluster`: 3 masters and 3 replicas on
 # REDIS_CLUSTER_PORTS (7101-7106 by default; each node needs its bus port, port + 10000,
 # free too), data under var/redis-cluster/ (git-ignored), nothing kept on disk (no RDB,
-# no AOF: the suite flushes it anyway). Every start is a fresh cluster.
+# no AOF: the suite flushes it anyway). Every start is a fresh cluster. REDIS_CLUSTER_HOST
+# (127.0.0.1 by default) is the address the nodes bind and announce: `make cluster-test`
+# gives the address of its bridge so that hosts in network namespaces reach them.
 #   scripts/redis_cluster.sh start   start the six nodes, create the cluster, wait until it serves
 #   scripts/redis_cluster.sh stop    stop the nodes this script started (by the pids in their pid files)
 #   scripts/redis_cluster.sh nodes   print REDIS_CLUSTER_NODES for these ports
+#   scripts/redis_cluster.sh revive PORT   start a node that was killed again, with its cluster config
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ports=(${REDIS_CLUSTER_PORTS:-7101 7102 7103 7104 7105 7106})
+host=${REDIS_CLUSTER_HOST:-127.0.0.1}
 dir=$PWD/var/redis-cluster
 # Long enough that a test pausing a master for a second or two does not trigger a failover.
 node_timeout=${REDIS_CLUSTER_NODE_TIMEOUT_MS:-5000}
 
-nodes() { local IFS=,; echo "${ports[*]/#/127.0.0.1:}"; }
+nodes() { local IFS=,; echo "${ports[*]/#/$host:}"; }
 
 stop() {
   for port in "${ports[@]}"; do
@@ -32,9 +36,31 @@ stop() {
 
 serving() {  # every node says cluster_state:ok, and the first knows its three replicas
   for port in "${ports[@]}"; do
-    [[ "$(redis-cli -p "$port" cluster info 2>/dev/null)" == *cluster_state:ok* ]] || return 1
+    [[ "$(redis-cli -h "$host" -p "$port" cluster info 2>/dev/null)" == *cluster_state:ok* ]] || return 1
   done
-  [ "$(redis-cli -p "${ports[0]}" cluster nodes 2>/dev/null | grep -c ' slave ')" = 3 ]
+  [ "$(redis-cli -h "$host" -p "${ports[0]}" cluster nodes 2>/dev/null | grep -c ' slave ')" = 3 ]
+}
+
+start_node() {
+  # Off loopback Redis refuses clients that have no password (protected mode); the bridge of
+  # make cluster-test carries only that test's own namespaces, so it is turned off there.
+  local protected=yes
+  [ "$host" = 127.0.0.1 ] || protected=no
+  redis-server --port "$1" --bind "$host" --protected-mode "$protected" --daemonize yes \
+    --cluster-enabled yes --cluster-config-file "$dir/$1/nodes.conf" --cluster-node-timeout "$node_timeout" \
+    --save "" --appendonly no --dir "$dir/$1" \
+    --pidfile "$dir/$1/redis.pid" --logfile "$dir/$1/redis.log"
+}
+
+# A node that was killed comes back with its nodes.conf: it rejoins the cluster it knew, as
+# a replica of whichever node took its slots over (with no data: nothing is kept on disk).
+revive() {
+  local port=$1
+  [ -f "$dir/$port/nodes.conf" ] || { echo "no node of this cluster on port $port" >&2; exit 2; }
+  start_node "$port"
+  for _ in $(seq 1 50); do redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "the node on port $port did not answer within 5 s; see $dir/$port/redis.log" >&2
+  exit 1
 }
 
 start() {
@@ -48,25 +74,22 @@ start() {
   fi
   stop  # a node left over from an interrupted run of this script
   for port in "${ports[@]}"; do
-    if timeout 1 bash -c "exec 3<>/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+    if timeout 1 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then
       echo "port $port is taken by a process this script did not start; set REDIS_CLUSTER_PORTS" >&2
       exit 1
     fi
     rm -rf "${dir:?}/$port"
     mkdir -p "$dir/$port"
-    redis-server --port "$port" --bind 127.0.0.1 --daemonize yes \
-      --cluster-enabled yes --cluster-config-file "$dir/$port/nodes.conf" --cluster-node-timeout "$node_timeout" \
-      --save "" --appendonly no --dir "$dir/$port" \
-      --pidfile "$dir/$port/redis.pid" --logfile "$dir/$port/redis.log"
+    start_node "$port"
   done
   for port in "${ports[@]}"; do
-    for _ in $(seq 1 50); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    for _ in $(seq 1 50); do redis-cli -h "$host" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   done
-  redis-cli --cluster create $(printf '127.0.0.1:%s ' "${ports[@]}") --cluster-replicas 1 --cluster-yes \
+  redis-cli --cluster create $(printf "$host:%s " "${ports[@]}") --cluster-replicas 1 --cluster-yes \
     >"$dir/create.log" 2>&1 || { echo "redis-cli --cluster create failed; see $dir/create.log" >&2; stop; exit 1; }
   for _ in $(seq 1 300); do
     if serving; then
-      echo "Redis Cluster: 3 masters + 3 replicas on 127.0.0.1:${ports[0]}-${ports[5]}"
+      echo "Redis Cluster: 3 masters + 3 replicas on $host:${ports[0]}-${ports[5]}"
       return 0
     fi
     sleep 0.1
@@ -80,5 +103,6 @@ case "${1:-start}" in
   start) start ;;
   stop) stop; echo "Redis Cluster stopped" ;;
   nodes) nodes ;;
-  *) echo "usage: $0 start|stop|nodes" >&2; exit 2 ;;
+  revive) revive "${2:?usage: $0 revive PORT}" ;;
+  *) echo "usage: $0 start|stop|nodes|revive PORT" >&2; exit 2 ;;
 esac
