@@ -81,11 +81,13 @@ class PurchaseApi(APIView):
     )
     def post(self, request, activity_id):
         started = time.perf_counter()
-        if cache.is_sold_out(activity_id):
+        if cache.is_sold_out(activity_id) and "Idempotency-Key" not in request.headers:
             # Most requests of a sale arrive after the sell-out: answer them before any
             # parsing or check. The flag lives in this process and expires in about a
             # second (seckill/cache.py), so returned units still sell. Counted and logged
-            # like every other answer (purchase() does it for the rest).
+            # like every other answer (purchase() does it for the rest). A request with an
+            # Idempotency-Key may be the retry of a purchase that went through (its first
+            # answer was lost): purchase() answers it with that first answer.
             telemetry.purchase_done(activity_id, request.user.pk, SoldOut.code, started)
             return Response(SOLD_OUT_BODY, status=SoldOut.status)
         data = PurchaseInputSerializer(data=request.data)

@@ -1,7 +1,8 @@
 """The purchase path of a flash sale: `purchase()` is its one entry, for the API and the page.
 
     0. the gates: purchase token, shared-IP buyer slot              (0-1 Redis round trips)
-    1. sale settings and the "sold out" flag from process memory    (no network)
+    1. sale settings and the "sold out" flag from process memory    (no network; a request
+       with an Idempotency-Key goes on to the script, which may replay its first answer)
     2. purchase.lua: replay of an Idempotency-Key, rate limits,     (1 Redis round trip)
        window, limit, stock, reservation, deadline, order intent
     3. SECKILL_ACK=reserved: answer 202 "confirming" at once
@@ -80,7 +81,11 @@ def _purchase(activity_id, user, quantity, idempotency_key, client_ip):
             raise Ended()
     if quantity > sale.per_user_limit:
         raise LimitReached(f"At most {sale.per_user_limit} per customer in this sale.")
-    if cache.is_sold_out(activity_id):
+    # The flag answers sold_out with no network call, except to a retry under an
+    # Idempotency-Key: its first attempt may have bought a unit (the answer lost on the
+    # way, a 503 after the script ran), and only purchase.lua knows, at one round trip.
+    flagged_sold_out = cache.is_sold_out(activity_id)
+    if flagged_sold_out and not idempotency_key:
         raise SoldOut()
 
     reservation_id, number = uuid.uuid4().hex, new_order_number()
@@ -110,7 +115,7 @@ def _purchase(activity_id, user, quantity, idempotency_key, client_ip):
         except (*REDIS_ERRORS, DatabaseError, Unavailable) as exc:
             raise _unavailable(sale.id, "warm-up", exc) from exc
         result = reserve()
-    if space is not None and result.outcome in ("sold_out", "insufficient"):
+    if space is not None and result.outcome in ("sold_out", "insufficient") and not flagged_sold_out:
         try:  # the home bucket is short: units move in from the reserve or another bucket
             result = buckets.serve(sale, space, quantity, result, lambda: reserve(rate_limited=False))
         except REDIS_ERRORS as exc:

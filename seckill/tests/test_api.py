@@ -6,7 +6,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from orders.models import Order
-from seckill import stock, writer
+from seckill import cache, stock, writer
 from seckill.models import SeckillOrder
 from seckill.tests.conftest import create_customers, create_sale
 from seckill.tests.invariants import assert_invariants
@@ -129,6 +129,29 @@ def test_idempotency_key_header_replays_the_same_answer(customer_api):
     assert first.json()["order"]["number"] == again.json()["order"]["number"]
     assert again["Idempotent-Replayed"] == "true"
     assert_invariants(activity, expect_sold=1)
+
+
+@pytest.mark.parametrize("bucket_count", [1, 3])
+def test_a_retry_under_its_key_after_the_sell_out_gets_its_order_not_sold_out(customer_api, other_api, bucket_count):
+    """The first answer was lost (a timeout, a 503 after the script ran) and the sale sold out
+    meanwhile: the retry must still get the customer's order, not the process's sold-out flag."""
+    activity = create_sale(stock=1, limit=1, bucket_count=bucket_count)
+    first = customer_api.post(purchase_url(activity), format="json", HTTP_IDEMPOTENCY_KEY="tap-9")
+    assert first.status_code == 201, first.json()
+    assert other_api.post(purchase_url(activity), format="json").json()["code"] == "sold_out"
+    assert cache.is_sold_out(activity.pk)
+    again = customer_api.post(purchase_url(activity), format="json", HTTP_IDEMPOTENCY_KEY="tap-9")
+    assert again.status_code == 201, again.json()
+    assert again.json()["order"]["number"] == first.json()["order"]["number"]
+    assert again["Idempotent-Replayed"] == "true"
+    # A new key, or none, still gets the refusal; nothing more is sold.
+    assert (
+        other_api.post(purchase_url(activity), format="json", HTTP_IDEMPOTENCY_KEY="o-1").json()["code"] == "sold_out"
+    )
+    assert other_api.post(purchase_url(activity), format="json").json()["code"] == "sold_out"
+    writer.drain(activity.pk)
+    assert SeckillOrder.objects.filter(activity=activity).count() == 1
+    assert Order.objects.filter(user=first.wsgi_request.user).count() == 1
 
 
 def test_reserved_ack_202_confirming_then_the_order(settings, customer_api, other_api):
