@@ -29,6 +29,7 @@ import logging
 import uuid
 from collections import defaultdict
 
+from core.redis_errors import REDIS_ERRORS
 from seckill import cache, keys, stock
 from seckill.models import SeckillStockBucket
 
@@ -128,18 +129,30 @@ def transfer(activity_id, *, source, target, want, keep=0):
 def move_in(sale, target, want):
     """Units for a short bucket: a chunk from the reserve, else `want` from the first other
     bucket that has them (looked at in order after the target, so buckets are not all
-    drained from bucket 0). Returns the units moved, 0 when the whole sale is empty."""
+    drained from bucket 0). Returns the units moved, 0 when the whole sale is empty.
+
+    A source whose node does not answer (its master died, a failover under way) is
+    passed over for the next one, so the buckets on the other masters keep selling. That
+    is safe: if its step 1 did run and only the answer was lost, the units are recorded as
+    outgoing there and the sweep finishes the transfer (`finish_transfers`). An
+    unreachable source is no proof that the sale is empty: if no other source had units,
+    its error is raised (the customer gets 503, never sold_out)."""
     chunk = max(want, chunk_size(sale.stock_total, sale.bucket_count))
-    moved = transfer(sale.id, source=RESERVE, target=target, want=chunk)
-    if moved:
-        return moved
     all_spaces = keys.spaces(sale.id, sale.bucket_count)
     start = all_spaces.index(target)
-    for step in range(1, len(all_spaces)):
-        source = all_spaces[(start + step) % len(all_spaces)]
-        moved = transfer(sale.id, source=source, target=target, want=want)
-        if moved:
-            return moved
+    others = [all_spaces[(start + step) % len(all_spaces)] for step in range(1, len(all_spaces))]
+    unreachable = None
+    for source, units_wanted in [(RESERVE, chunk), *((s, want) for s in others)]:
+        try:
+            transfer_id, units = take(sale.id, source=source, target=target, want=units_wanted)
+        except REDIS_ERRORS as exc:
+            unreachable = exc
+            continue
+        if units:
+            finish(sale.id, source=source, transfer_id=transfer_id, target=target, units=units)
+            return units
+    if unreachable is not None:
+        raise unreachable
     return 0
 
 

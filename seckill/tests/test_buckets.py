@@ -5,6 +5,7 @@ out only when everything is empty, returned units selling again."""
 from collections import Counter
 
 import pytest
+import redis
 from django.core.exceptions import ValidationError
 from django.db.models import Sum
 
@@ -171,6 +172,36 @@ def test_sold_out_only_when_the_reserve_and_every_bucket_are_empty(settings):
     response = token_client(second[0]).post(purchase_url(activity), {"quantity": 1}, format="json")
     assert response.status_code == 409 and response.json()["code"] == "sold_out"
     assert cache.is_sold_out(activity.pk)
+    writer.drain(activity.pk)
+    assert_bucket_invariants(activity, expect_sold=4)
+
+
+def test_a_reserve_that_does_not_answer_is_passed_over_but_never_taken_for_empty(settings, monkeypatch):
+    """The reserve's master is down (make cluster-test kills it for real, docs/scale-out.md):
+    a short bucket takes a unit from another bucket instead; with no other bucket to take
+    from, the answer is 503, not sold_out, and once the reserve answers again its units sell."""
+    settings.SECKILL_RATE_LIMIT_PER_CUSTOMER = 0
+    activity = create_sale(stock=4, limit=1, bucket_count=2)  # chunk 1: buckets 1 + 1, reserve 2
+    first = _customers_by_home(40, 2)[0]
+    real_take = buckets.take
+
+    def reserve_down(activity_id, *, source, **kwargs):
+        if source == buckets.RESERVE:
+            raise redis.ConnectionError("the reserve's master does not answer")
+        return real_take(activity_id, source=source, **kwargs)
+
+    monkeypatch.setattr(buckets, "take", reserve_down)
+    assert token_client(first[0]).post(purchase_url(activity), {"quantity": 1}, format="json").status_code == 201
+    # bucket 0 is empty: its next customer gets bucket 1's unit, the reserve passed over
+    assert token_client(first[1]).post(purchase_url(activity), {"quantity": 1}, format="json").status_code == 201
+    assert received_from(activity) == Counter({"bucket": 1})
+    response = token_client(first[2]).post(purchase_url(activity), {"quantity": 1}, format="json")
+    assert (response.status_code, response.json()["code"]) == (503, "unavailable")
+    assert not cache.is_sold_out(activity.pk)
+    assert redis_books(activity)[:2] == (2, [0, 0])  # the refused request changed nothing
+    monkeypatch.setattr(buckets, "take", real_take)
+    for user in first[2:4]:
+        assert token_client(user).post(purchase_url(activity), {"quantity": 1}, format="json").status_code == 201
     writer.drain(activity.pk)
     assert_bucket_invariants(activity, expect_sold=4)
 
