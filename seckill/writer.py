@@ -101,6 +101,7 @@ class Writer:
         self.claim_idle_ms = claim_idle_ms
         self._sales, self._sales_at, self._claimed_at = [], 0.0, 0.0
         self._grouped = set()
+        self._resting = {}  # key space -> monotonic time until which its stream is not read
 
     def run(self, stop=None):
         stop = stop or threading.Event()
@@ -126,21 +127,44 @@ class Writer:
         if claim:
             self._claimed_at = time.monotonic()
         block = self.block_ms if len(sales) == 1 else None
-        settled = 0
+        settled, tried, failure = 0, 0, None
         for activity_id in sales:
-            batch = []
-            if claim:
-                batch = intents.claim_stale(
-                    activity_id, consumer=self.consumer, count=self.max_batch, min_idle_ms=self.claim_idle_ms
-                )
-            if len(batch) < self.max_batch:
-                batch += intents.read_new(
-                    activity_id, consumer=self.consumer, count=self.max_batch - len(batch), block_ms=block
-                )
-            settled += write_batch(activity_id, batch)
+            if self._resting.get(activity_id, 0.0) > time.monotonic():
+                continue
+            tried += 1
+            try:
+                settled += self._one_stream(activity_id, claim, block)
+            except REDIS_ERRORS as exc:
+                failure = exc
+                self._rest(activity_id, exc)
+        if failure is not None and tried == 1 and len(sales) == 1:
+            raise failure  # the only stream: run() pauses as for any outage
         if not settled and block is None:
             time.sleep(self.block_ms / 1000)
         return settled
+
+    def _one_stream(self, activity_id, claim, block):
+        batch = []
+        if claim:
+            batch = intents.claim_stale(
+                activity_id, consumer=self.consumer, count=self.max_batch, min_idle_ms=self.claim_idle_ms
+            )
+        if len(batch) < self.max_batch:
+            batch += intents.read_new(
+                activity_id, consumer=self.consumer, count=self.max_batch - len(batch), block_ms=block
+            )
+        return write_batch(activity_id, batch)
+
+    def _rest(self, activity_id, exc):
+        """One stream's Redis node does not answer (on a cluster: its master died, a failover is
+        under way): leave that stream for OUTAGE_PAUSE_S and go on with the others, whose
+        customers are waiting for their orders. Safe whatever step failed: entries read and
+        not settled stay pending in the group and are read again (claimed) later, and an
+        intent whose batch committed before the error is found written and only settled."""
+        self._resting[activity_id] = time.monotonic() + OUTAGE_PAUSE_S
+        log.warning(
+            "order writer %s: sale %s: %r; its stream rests %.0f s", self.consumer, activity_id, exc, OUTAGE_PAUSE_S
+        )
 
     def _live_sales(self):
         """Key spaces of the published sales that may still have intents: live, or ended within the last day."""
