@@ -25,6 +25,7 @@ from django_redis.pool import ConnectionFactory
 from redis import BlockingConnectionPool
 from redis.backoff import NoBackoff
 from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from core.redis_errors import REDIS_ERRORS
@@ -73,6 +74,22 @@ class ShopRedisCluster(RedisCluster):
 
     def mget(self, keys, *args):
         return self.mget_nonatomic(keys, *args)
+
+    def determine_slot(self, *args):
+        """XREADGROUP and XREAD routed by their stream keys, read here from the arguments.
+
+        redis-py finds the keys of these "movable keys" commands by asking the cluster's
+        default node (COMMAND GETKEYS) before every call: with that one node dead, every
+        order writer's stream read failed, on every master, for the whole failover.
+        Every stream the shop reads in one call is one sale's or bucket's, so one slot."""
+        if str(args[0]).upper() not in ("XREADGROUP", "XREAD"):
+            return super().determine_slot(*args)
+        words = [(a.decode() if isinstance(a, bytes) else str(a)).upper() for a in args]
+        rest = args[words.index("STREAMS") + 1 :]
+        slots = {self.keyslot(key) for key in rest[: len(rest) // 2]}
+        if len(slots) != 1:
+            raise RedisClusterException(f"{args[0]} over streams of {len(slots)} slots")
+        return slots.pop()
 
     def pipeline(self, transaction=None, shard_hint=None):
         pipe = super().pipeline(transaction=transaction, shard_hint=shard_hint)

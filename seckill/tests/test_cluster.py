@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from core import redis_cluster
 from locks.redis_lock import RedisLock
 from orders.models import Order
-from seckill import cache, keys, stock, writer
+from seckill import cache, intents, keys, stock, writer
 from seckill.models import SeckillOrder
 from seckill.tests.conftest import create_customers, create_sale
 from seckill.tests.invariants import assert_invariants
@@ -228,3 +228,26 @@ def test_a_writer_goes_on_with_the_other_buckets_while_one_buckets_master_is_pau
     writer.drain(activity.pk)
     orders = list(SeckillOrder.objects.filter(activity=activity).values_list("user_id", flat=True))
     assert sorted(orders) == sorted(u.pk for u in on_paused + elsewhere)
+
+
+def test_a_stream_read_goes_to_its_own_master_while_the_default_node_does_not_answer():
+    """redis-py asks the cluster's default node where XREADGROUP's keys are; the shop's client
+    reads them from the arguments instead (core/redis_cluster.py), so the writers' reads of
+    streams on live masters do not depend on one node that may be the dead one."""
+    client = stock.redis()
+    default = client.get_default_node()
+    space = next(
+        f"{i}:b0"
+        for i in range(1000)
+        if client.nodes_manager.get_node_from_slot(client.keyslot(keys.intents(f"{i}:b0"))).name != default.name
+    )
+    intents.ensure_group(space)
+    pid = int(client.get_redis_connection(default).info("server")["process_id"])
+    os.kill(pid, signal.SIGSTOP)  # shorter than the node timeout: no failover
+    try:
+        started = time.monotonic()
+        found = intents.read_new(space, consumer="default-node-paused", count=10)
+        elapsed = time.monotonic() - started
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert found == [] and elapsed < settings.REDIS_SOCKET_TIMEOUT / 2, elapsed
