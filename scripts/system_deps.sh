@@ -3,7 +3,7 @@
 # mysqlclient compiles against, Chromium for the browser test, wrk for the benchmark,
 # libfaketime for the chaos suite's clock-skew scenario, ZooKeeper (with a JRE) and etcd for
 # the lock backends of the same names (their tests start private servers from these),
-# RabbitMQ for Celery and redis-cli for `make test-cluster`.
+# RabbitMQ for Celery, redis-cli for `make test-cluster`, iproute2 and socat for `make cluster-test`.
 # Installs what is missing when run as root on Debian/Ubuntu; otherwise says what to run.
 set -euo pipefail
 
@@ -19,6 +19,8 @@ ls /usr/lib/*-linux-gnu/faketime/libfaketime.so.1 >/dev/null 2>&1 || missing+=(f
 command -v etcd >/dev/null 2>&1 || missing+=(etcd-server)
 command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)  # Celery's broker (docs/scale-out.md)
 command -v redis-cli >/dev/null 2>&1 || missing+=(redis-tools)  # make test-cluster: redis-cli --cluster create
+command -v socat >/dev/null 2>&1 || missing+=(socat)  # make cluster-test: MariaDB and RabbitMQ onto its bridge
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)  # make cluster-test: network namespaces
 
 [ ${#missing[@]} -eq 0 ] && exit 0
 
