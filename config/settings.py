@@ -121,7 +121,7 @@ if DATABASE_REPLICA_URL:
     DATABASES["replica"].setdefault("OPTIONS", {}).update(
         DB_OPTIONS,
         connect_timeout=env.int("DB_REPLICA_CONNECT_TIMEOUT", default=1),
-        read_timeout=env.int("DB_REPLICA_READ_TIMEOUT", default=5),
+        read_timeout=env.int("DB_REPLICA_READ_TIMEOUT", default=3),
     )
     DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
     DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True

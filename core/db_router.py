@@ -59,9 +59,10 @@ def replica_reads():
 
     Only `ReplicaPinningMiddleware` enters it, for read-only requests; code outside a
     request (Celery, the order writer, commands, migrations) never does, so it reads the
-    primary. Nesting is allowed: the outer state comes back at the end."""
-    before = getattr(_local, "replica_reads", False)
-    _local.replica_reads = True
+    primary. Each block checks a replica's connection again at its first read (one
+    ping). Nesting is allowed: the outer state comes back at the end."""
+    before = getattr(_local, "replica_reads", None)
+    _local.replica_reads = set()  # the aliases checked in this block
     try:
         yield
     finally:
@@ -69,45 +70,47 @@ def replica_reads():
 
 
 def replica_reads_allowed():
-    return getattr(_local, "replica_reads", False)
+    return getattr(_local, "replica_reads", None) is not None
 
 
 class ReplicaHealth:
-    """Per-process memory of whether a replica answers, and since when.
+    """Per-process memory of which replica failed, until when, and when its lag was read.
 
-    A replica whose check failed is "down until" now + DATABASE_REPLICA_RETRY_SECONDS; a
-    check that passed is trusted for DATABASE_REPLICA_CHECK_SECONDS. The check itself is
-    the connection the read would open anyway (`ensure_connection`, bounded by the
-    replica's connect_timeout) and, at most once per CHECK_SECONDS, a ping and the lag
-    query on an open one (bounded by its read_timeout). Threads share the state; a race
-    between two of them only means one more or one fewer check, never a wrong database
-    for a write (writes never come here).
+    The check, at a request's first catalogue read: an open connection must answer a
+    ping (bounded by the replica's read_timeout; a connection the server dropped is
+    replaced), and a closed one must connect (bounded by its connect_timeout). That is
+    the connect and the health check Django would do at that read anyway, done here so
+    that a failure sends the read to the primary instead of raising. The lag
+    (DATABASE_REPLICA_MAX_LAG_SECONDS) is read at most once per
+    DATABASE_REPLICA_CHECK_SECONDS per process. A replica that fails either is left out
+    until now + DATABASE_REPLICA_RETRY_SECONDS. Threads share the state; a race between
+    two of them only means one check more or fewer, and writes never come here.
     """
 
     def __init__(self):
         self.down_until = {}
-        self.checked_at = {}
+        self.lag_read_at = {}
 
     def reset(self):
         self.down_until.clear()
-        self.checked_at.clear()
+        self.lag_read_at.clear()
 
     def usable(self, alias):
         now = time.monotonic()
         if self.down_until.get(alias, 0.0) > now:
             return False
-        fresh = now - self.checked_at.get(alias, float("-inf")) < _setting("DATABASE_REPLICA_CHECK_SECONDS", 2.0)
         connection = connections[alias]
+        checked = _local.replica_reads
         try:
-            if connection.connection is None:
-                connection.ensure_connection()  # the connect the query would make; it fails here instead
-            elif fresh:
-                return True
-            elif not connection.is_usable():
-                raise DatabaseError("the replica does not answer a ping")
-            if not fresh:
+            if alias not in checked:
+                if connection.connection is not None and not connection.is_usable():
+                    with suppress(DatabaseError):
+                        connection.close()
+                connection.ensure_connection()
+                checked.add(alias)
+            if now - self.lag_read_at.get(alias, float("-inf")) >= _setting("DATABASE_REPLICA_CHECK_SECONDS", 2.0):
                 self._check_lag(connection)
-                self.checked_at[alias] = now
+                self.lag_read_at[alias] = now
         except DatabaseError as exc:
             self.mark_down(alias, exc)
             return False
@@ -130,7 +133,7 @@ class ReplicaHealth:
     def mark_down(self, alias, exc):
         retry = _setting("DATABASE_REPLICA_RETRY_SECONDS", 10.0)
         self.down_until[alias] = time.monotonic() + retry
-        self.checked_at.pop(alias, None)
+        self.lag_read_at.pop(alias, None)
         log.warning("replica %s left out for %s s, catalogue reads go to the primary: %s", alias, retry, exc)
         with suppress(DatabaseError):
             connections[alias].close()  # the next try opens a new connection
