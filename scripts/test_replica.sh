@@ -4,7 +4,8 @@
 # :3317). pytest-django creates its test database on the primary and replication carries
 # it to the replica; Redis db 12 (TEST_REDIS_URL), so it can run beside `make test`. The
 # two servers are stopped by their pids however pytest ends.
-# Arguments go to pytest after that module: scripts/test_replica.sh -k paused
+# Arguments go to pytest after that module: scripts/test_replica.sh -k paused. The rest of
+# the suite declares only the default database and is meant for `make test`, without a replica.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 trap 'scripts/db_replica.sh stop >/dev/null' EXIT
