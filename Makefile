@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.deps-installed
 ARGS   ?=
 
-.PHONY: run test test-cluster cluster-test redis-cluster-start redis-cluster-stop setup system-deps services database migrate lint format bench bench-reconcile bench-locks chaos clean
+.PHONY: run test test-cluster cluster-test test-replica redis-cluster-start redis-cluster-stop setup system-deps services database migrate lint format bench bench-reconcile bench-locks chaos clean
 
 # The sale state lives in the project's own Redis with AOF on port 6380 (scripts/sale_redis.sh);
 # set REDIS_URL to use another one.
@@ -59,6 +59,15 @@ test-cluster: setup
 # chaos/results/multihost-latest.json.
 cluster-test: migrate
 	$(BIN)/python chaos/multihost/run.py $(ARGS)
+
+# The catalogue's read replica on real servers (docs/scale-out.md, "The database"): a MariaDB
+# primary and a GTID replica of their own on 127.0.0.1:3316 and :3317 (scripts/db_replica.sh,
+# data in var/db-replica/), DATABASE_URL and DATABASE_REPLICA_URL set for pytest, Redis db 12;
+# runs core/tests/test_db_replica.py, then stops both servers by pid however it ends.
+# ARGS go to pytest after that module (ARGS="-k paused").
+test-replica: setup
+	$(BIN)/ruff check .
+	scripts/test_replica.sh $(ARGS)
 
 # A cluster on loopback to develop against: REDIS_CLUSTER_NODES=$$(scripts/redis_cluster.sh nodes) make run
 redis-cluster-start:

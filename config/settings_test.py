@@ -25,3 +25,5 @@ SECKILL_WRITER_EAGER = True  # each purchase drains the order stream itself (sec
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405 - threads in tests must not keep connections
 # Product images written by tests go to a folder of this run, never the checkout's media/.
 MEDIA_ROOT = os.path.join(tempfile.gettempdir(), f"flashshop-test-media-{os.getpid()}")
+if "replica" in DATABASES:  # noqa: F405 - DATABASE_REPLICA_URL set (make test-replica)
+    DATABASES["replica"]["CONN_MAX_AGE"] = 0  # noqa: F405
