@@ -153,7 +153,7 @@ def _wait_for_commit(sale, user, reservation_id, pending, idempotency_key):
     except REDIS_ERRORS as exc:
         raise _unavailable(sale.id, "wait for the order", exc) from exc
     if outcome is None:
-        return PurchaseOutcome(pending=pending)  # 202 confirming: the writer is behind
+        return _still_confirming(sale, user, reservation_id, pending, idempotency_key)
     if outcome["outcome"] == intents.REFUSED:
         return _refused_by_the_database(sale, user, outcome["code"], outcome["detail"], idempotency_key)
     written = order_as_written(
@@ -169,6 +169,32 @@ def _wait_for_commit(sale, user, reservation_id, pending, idempotency_key):
         idempotency_key=keys.order_idempotency_key(sale.id, idempotency_key),
     )
     return PurchaseOutcome(order=written.order, items=written.items)
+
+
+def _still_confirming(sale, user, reservation_id, pending, idempotency_key):
+    """The wait ran out: 202 "confirming" only if the intent is still waiting in Redis.
+
+    The wait is a second connection, made after the script answered. If Redis was
+    restarted empty in between (the pool reconnects to the new server), the wait listens
+    on a server that never had the intent, which is lost: a 202 then would promise an
+    order that never comes. So the order number must still be pending in the Redis that
+    is asked now; else the intent was settled meanwhile (its order or its refusal is in
+    the database) or it is gone, and the answer is 503, which promises nothing. One more
+    round trip, on the slow path only."""
+    space = keys.home_space(sale.id, user.pk, sale.bucket_count)
+    try:
+        if intents.pending_order(space, pending.number) is not None:
+            return PurchaseOutcome(pending=pending)  # 202 confirming: the writer is behind
+    except REDIS_ERRORS as exc:
+        raise _unavailable(sale.id, "wait for the order", exc) from exc
+    order = Order.objects.filter(number=pending.number, user=user).first()
+    if order is not None:
+        return PurchaseOutcome(order=order)
+    refusal = SeckillRefusal.objects.filter(reservation_id=reservation_id).first()
+    if refusal is not None:
+        return _refused_by_the_database(sale, user, refusal.code, refusal.detail, idempotency_key)
+    log.warning("sale %s: intent %s is not in Redis any more and has no order: 503", sale.id, reservation_id)
+    raise Unavailable("Your purchase could not be confirmed; please try again.")
 
 
 def _refused_by_the_database(sale, user, code, detail, idempotency_key):

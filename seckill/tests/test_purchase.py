@@ -1,5 +1,6 @@
 """The purchase service (seckill/purchase.py) with the real Redis and MariaDB."""
 
+import threading
 import time
 from datetime import timedelta
 
@@ -308,6 +309,27 @@ def test_committed_mode_answers_confirming_when_the_writer_is_slow(settings, cus
     assert outcome.status == 202 and outcome.pending.number.startswith("FS-")
     writer.drain(activity.pk)
     assert Order.objects.get().number == outcome.number
+    assert_invariants(activity, expect_sold=1)
+
+
+def test_committed_mode_answers_503_not_confirming_when_redis_lost_the_intent_during_the_wait(settings, customer):
+    """Redis restarted empty after the script ran: the wait listens on a server without the
+    intent, which is gone. A 202 would promise an order that never comes; the answer is 503,
+    nothing is sold, and the customer's next try buys normally once the sale is warm again."""
+    settings.SECKILL_WRITER_EAGER = False  # no writer: the wait runs out
+    settings.SECKILL_ACK_WAIT_SECONDS = 0.6
+    activity = create_sale(stock=5)
+    flusher = threading.Timer(0.2, lambda: stock.redis().flushdb())
+    flusher.start()
+    try:
+        with pytest.raises(Unavailable, match="could not be confirmed"):
+            buy(activity, customer)
+    finally:
+        flusher.join()
+    writer.drain(activity.pk)
+    assert not Order.objects.exists() and not SeckillOrder.objects.exists()
+    settings.SECKILL_WRITER_EAGER = True
+    assert buy(activity, customer).order is not None  # warmed again from the database
     assert_invariants(activity, expect_sold=1)
 
 
