@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 
 from config.logs import log_format, logging_config
+from config.settings_db import *  # noqa: F403 - DATABASES (config/settings_db.py)
+from config.settings_db import replica_settings
 from config.settings_libs import *  # noqa: F403 - django-axes and django-prometheus (config/settings_libs.py)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -84,63 +86,10 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------
-# READ COMMITTED: every statement of a retry loop sees the rows other transactions
-# have committed. Under MariaDB's default REPEATABLE READ a version-checked retry
-# would keep reading its first snapshot and never see the new version.
-DATABASES = {
-    "default": env.db("DATABASE_URL", default="mysql://root@127.0.0.1:3306/flashshop"),
-}
-DB_OPTIONS = {
-    "charset": "utf8mb4",
-    "isolation_level": "read committed",
-    # A purchase waiting on a row lock gives up after a few seconds (and is retried a
-    # bounded number of times, core/db.py) instead of holding a worker for 50 s.
-    "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ENGINE_SUBSTITUTION', innodb_lock_wait_timeout="
-    + str(env.int("DB_LOCK_WAIT_TIMEOUT", default=5)),
-    "connect_timeout": env.int("DB_CONNECT_TIMEOUT", default=5),
-}
-DATABASES["default"].setdefault("OPTIONS", {}).update(DB_OPTIONS)
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-DATABASES["default"]["TEST"] = {
-    "NAME": env.str("TEST_DATABASE_NAME", default=f"test_{DATABASES['default']['NAME']}"),
-    "CHARSET": "utf8mb4",
-    "COLLATION": "utf8mb4_unicode_ci",
-}
-# A read replica for the catalogue (core/db_router.py, docs/scale-out.md "The database"):
-# DATABASE_REPLICA_URL=mysql://user@replica-host:3306/flashshop sends reads of products
-# from read-only requests to it; everything else stays on the primary. Unset (the
-# default, and in make test): one database, no router, no pinning middleware. The
-# replica's timeouts are short: one that does not answer within them is left out for
-# DATABASE_REPLICA_RETRY_SECONDS and the pages read the primary. A check that passed is
-# trusted for DATABASE_REPLICA_CHECK_SECONDS; DATABASE_REPLICA_MAX_LAG_SECONDS (0: off)
-# also leaves out a replica further behind than that, and should stay below the pin.
-DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
-if DATABASE_REPLICA_URL:
-    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
-    DATABASES["replica"].setdefault("OPTIONS", {}).update(
-        DB_OPTIONS,
-        connect_timeout=env.int("DB_REPLICA_CONNECT_TIMEOUT", default=1),
-        read_timeout=env.int("DB_REPLICA_READ_TIMEOUT", default=3),
-    )
-    DATABASES["replica"]["CONN_MAX_AGE"] = DATABASES["default"]["CONN_MAX_AGE"]
-    DATABASES["replica"]["CONN_HEALTH_CHECKS"] = True
-    # Tests that do not ask for the real replica read the default's test database through
-    # this alias (core/tests/test_db_replica.py explains how the replica's own tests run).
-    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
-    REPLICA_DATABASES = ["replica"]  # the name django-multidb-router reads
-    DATABASE_ROUTERS = ["core.db_router.CatalogueReplicaRouter"]
-    # Right after the session and the user: it pins staff, and opens replica reads for a read-only request.
-    MIDDLEWARE.insert(
-        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-        "core.db_router.ReplicaPinningMiddleware",
-    )
-    # After a request that may have written, that client reads the primary for this long.
-    MULTIDB_PINNING_SECONDS = env.int("MULTIDB_PINNING_SECONDS", default=15)
-    MULTIDB_PINNING_COOKIE_HTTPONLY = True
-    DATABASE_REPLICA_CHECK_SECONDS = env.float("DATABASE_REPLICA_CHECK_SECONDS", default=2.0)
-    DATABASE_REPLICA_RETRY_SECONDS = env.float("DATABASE_REPLICA_RETRY_SECONDS", default=10.0)
-    DATABASE_REPLICA_MAX_LAG_SECONDS = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=10.0)
+# DATABASES (the primary, and the catalogue's read replica when DATABASE_REPLICA_URL is
+# set) are built in config/settings_db.py; the replica also adds its middleware here.
+if DATABASE_REPLICA_URL:  # noqa: F405
+    vars().update(replica_settings(env, databases=DATABASES, middleware=MIDDLEWARE))  # noqa: F405
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: cache, sessions, raw client ------------------------------------------
@@ -313,8 +262,6 @@ SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365 if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
-if DATABASE_REPLICA_URL:
-    MULTIDB_PINNING_COOKIE_SECURE = HTTPS  # the read replica's pin cookie (core/db_router.py)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
