@@ -85,11 +85,12 @@ class Faults:
 
     def kill_master(self):
         slots = sale_slots(self.activity)
+        owner = {slot: hosts_mod.slot_master(hosts_mod.REDIS_PORTS[0], slot) for slot in slots}
         masters = {}
         for slot, spaces in slots.items():
-            masters.setdefault(hosts_mod.slot_master(hosts_mod.REDIS_PORTS[0], slot), []).extend(spaces)
+            masters.setdefault(owner[slot], []).extend(spaces)
         port = max(masters, key=lambda p: len(masters[p]))
-        served = [s for s in slots if hosts_mod.slot_master(hosts_mod.REDIS_PORTS[0], s) == port]
+        served = [s for s in slots if owner[s] == port]
         os.kill(hosts_mod.node_pid(port), signal.SIGKILL)
         self.log("Redis master SIGKILLed", port=port, serving=masters[port])
 

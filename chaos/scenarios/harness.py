@@ -84,7 +84,7 @@ class Recorder:
 _sale_counter = iter(range(10**9))
 
 
-def new_sale(*, units, limit=1, starts_in=-5, duration=3600, warm=True):
+def new_sale(*, units, limit=1, starts_in=-5, duration=3600, warm=True, bucket_count=1):
     """A product and a live sale of its own, published and loaded into Redis.
 
     Earlier chaos sales are moved out of the writers' window (ended over a day ago), so
@@ -105,6 +105,7 @@ def new_sale(*, units, limit=1, starts_in=-5, duration=3600, warm=True):
         price=50,
         stock_total=units,
         per_user_limit=limit,
+        bucket_count=bucket_count,
         starts_at=now + timedelta(seconds=starts_in),
         ends_at=now + timedelta(seconds=starts_in + duration),
     )
